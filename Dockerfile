@@ -1,0 +1,56 @@
+# syntax=docker/dockerfile:1
+# ns2 — secondary authoritative DNS server.
+#
+#   docker build -t ns2 .
+#   docker run -d -p 53:53/udp -p 53:53/tcp -v ns2-data:/app/data \
+#     -v "$PWD/config.json:/app/config.json:ro" ns2
+#
+# BASE_IMAGE can be swapped for a compatible Node 22 Debian image (e.g. a mirror or a local copy).
+ARG BASE_IMAGE=node:22-bookworm-slim
+
+# ---------------------------------------------------------------------------------------------
+# Build stage: compile TypeScript and the better-sqlite3 native addon, then drop dev deps.
+FROM ${BASE_IMAGE} AS build
+RUN apt-get update \
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends python3 make g++ \
+ && rm -rf /var/lib/apt/lists/*
+WORKDIR /src
+COPY package.json package-lock.json .npmrc ./
+RUN npm ci --no-audit --no-fund
+COPY tsconfig.json ./
+COPY src ./src
+# After the build: drop dev dependencies, and keep only the compiled addon of better-sqlite3
+# (its sources, object files and static library are ~25 MB), then check that the addon loads.
+RUN npm run build \
+ && npm prune --omit=dev --no-audit --no-fund \
+ && mv node_modules/better-sqlite3/build/Release/better_sqlite3.node /tmp/ \
+ && rm -rf node_modules/better-sqlite3/build node_modules/better-sqlite3/deps node_modules/better-sqlite3/src \
+ && mkdir -p node_modules/better-sqlite3/build/Release \
+ && mv /tmp/better_sqlite3.node node_modules/better-sqlite3/build/Release/ \
+ && node -e "require('/src/node_modules/better-sqlite3')(':memory:').prepare('select 1').get()"
+
+# ---------------------------------------------------------------------------------------------
+# Runtime stage: no compilers, no dev dependencies, runs as the unprivileged user `node` (uid 1000).
+FROM ${BASE_IMAGE}
+ENV NODE_ENV=production
+WORKDIR /app
+COPY --from=build /src/package.json ./package.json
+COPY --from=build /src/node_modules ./node_modules
+COPY --from=build /src/dist ./dist
+# Default configuration: listen on all IPv4 addresses, port 53, no zones (answers REFUSED to
+# everything). Mount your own file over /app/config.json to serve zones.
+RUN printf '%s\n' \
+      '{' \
+      '  "listen": [{ "address": "0.0.0.0", "port": 53 }],' \
+      '  "database": "/app/data/ns2.db",' \
+      '  "zones": []' \
+      '}' > /app/config.json \
+ && mkdir -p /app/data \
+ && chown node:node /app/data
+VOLUME /app/data
+USER node
+EXPOSE 53/udp 53/tcp
+HEALTHCHECK --interval=30s --timeout=5s --start-period=10s --retries=3 \
+  CMD ["node", "dist/cli.js", "healthcheck", "--config", "/app/config.json"]
+ENTRYPOINT ["node", "dist/cli.js"]
+CMD ["serve", "--config", "/app/config.json"]

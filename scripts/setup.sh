@@ -1,0 +1,32 @@
+#!/bin/sh
+# One-time set-up for `npm start` and `npm test` on a fresh Debian machine: the BIND 9 tools the
+# demo and the integration tests run against, npm packages, and the compiled daemon.
+# Idempotent and quick when everything is already there.
+set -eu
+cd "$(dirname "$0")/.."
+
+missing=""
+command -v named >/dev/null 2>&1 || [ -x /usr/sbin/named ] || missing="$missing bind9"
+command -v dig >/dev/null 2>&1 || missing="$missing dnsutils"
+command -v rndc >/dev/null 2>&1 || [ -x /usr/sbin/rndc ] || missing="$missing bind9-utils"
+command -v sqlite3 >/dev/null 2>&1 || missing="$missing sqlite3"
+if [ -n "$missing" ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "setup: installing Debian packages:$missing"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $missing >/dev/null
+  else
+    echo "setup: please install:$missing (as root: apt-get install$missing)" >&2
+    exit 1
+  fi
+fi
+
+# npm ci when node_modules is missing or older than the lock file.
+if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  npm ci --no-audit --no-fund
+fi
+
+# Compile when any source is newer than the build.
+if [ ! -f dist/cli.js ] || [ -n "$(find src -newer dist/cli.js -name '*.ts' | head -n 1)" ]; then
+  npx tsc -p tsconfig.json
+fi

@@ -1,0 +1,68 @@
+/**
+ * The daemon: config → store → zone table → server → refresh scheduler. Start-up serves whatever
+ * SQLite holds at once (a restart with the primary down still answers), then the scheduler checks
+ * every zone. SIGTERM/SIGINT close the sockets, stop the timers and close the database.
+ */
+import type { Config } from './config.js';
+import { textToName } from './dns/name.js';
+import type { Logger } from './log.js';
+import { Refresher } from './refresh/refresher.js';
+import { Scheduler } from './refresh/scheduler.js';
+import { QueryHandler } from './serve/handler.js';
+import { DnsServer } from './serve/server.js';
+import { ZoneTable } from './serve/zone-table.js';
+import { ZoneStore } from './store/zone-store.js';
+
+export interface Daemon {
+  store: ZoneStore;
+  server: DnsServer;
+  scheduler: Scheduler;
+  stop(): Promise<void>;
+}
+
+const MAX_TCP_CONNECTIONS = 1000;
+
+export async function startDaemon(config: Config, log: Logger): Promise<Daemon> {
+  const store = new ZoneStore(config.database);
+  const table = new ZoneTable();
+  const now = Math.floor(Date.now() / 1000);
+  for (const z of config.zones) {
+    store.ensureZone(z.name);
+    const row = store.zone(z.name)!;
+    const expired = row.state === 'ok' && row.expires_at !== null && row.expires_at <= now;
+    table.add(z.name, textToName(z.name), store, row.state === 'ok' && !expired);
+    log.info({ zone: z.name, serial: row.serial, state: row.state }, 'zone loaded from database');
+  }
+  const handler = new QueryHandler(table, { udpSize: config.udpSize }, log);
+  const server = new DnsServer(
+    handler,
+    { listen: config.listen, tcpIdleMs: config.tcpIdleSeconds * 1000, maxTcpConnections: MAX_TCP_CONNECTIONS },
+    log,
+  );
+  try {
+    await server.start();
+  } catch (e) {
+    await server.stop();
+    store.close();
+    throw e;
+  }
+  const refresher = new Refresher(store, table, log);
+  const scheduler = new Scheduler(config.zones, store, table, refresher, log);
+  scheduler.start();
+  let stopped = false;
+  return {
+    store,
+    server,
+    scheduler,
+    async stop() {
+      if (stopped) return;
+      stopped = true;
+      scheduler.stop();
+      await server.stop();
+      // better-sqlite3 is synchronous: no transaction can be open between two events, so the
+      // database is always at a committed version here.
+      store.close();
+      log.info('stopped');
+    },
+  };
+}

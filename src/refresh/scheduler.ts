@@ -1,0 +1,146 @@
+/**
+ * Per-zone refresh timers (RFC 1034 §4.3.5, RFC 1996):
+ *
+ *   check ok ──► next check at SOA refresh (clamped, jittered), expiry pushed to now + expire
+ *   check failed ──► next check at SOA retry; once expires_at passes the zone is expired
+ *   expired ──► SERVFAIL until a check succeeds, then back to ok by itself
+ *
+ * Deadlines are absolute Unix seconds kept in `zones` (next_refresh, expires_at), so a restart
+ * resumes them. One node-cron tick per second looks for due zones: node-cron cannot express an
+ * arbitrary period and setTimeout overflows past 2^31 ms (STACK.md), a tick has neither problem.
+ */
+import cron, { type ScheduledTask } from 'node-cron';
+import type { ZoneConfig } from '../config.js';
+import type { Logger } from '../log.js';
+import type { ZoneTable } from '../serve/zone-table.js';
+import type { ZoneStore } from '../store/zone-store.js';
+import type { CheckOutcome, Refresher, Trigger } from './refresher.js';
+
+export interface Timers {
+  refresh: number;
+  retry: number;
+  expire: number;
+}
+
+/** Applies the zone's configured clamps to the SOA timers, as Knot's *-min/*-max options do. */
+export function clampTimers(soa: Timers, z: ZoneConfig): Timers {
+  const clamp = (v: number, min: number, max?: number) => Math.max(min, max === undefined ? v : Math.min(v, max));
+  return {
+    refresh: clamp(soa.refresh, z.refreshMin, z.refreshMax),
+    retry: clamp(soa.retry, z.retryMin, z.retryMax),
+    expire: clamp(soa.expire, z.expireMin, z.expireMax),
+  };
+}
+
+/** Up to 10% earlier, derived from the zone name so restarts keep one zone's rhythm stable. */
+export function jitter(name: string, seconds: number): number {
+  let h = 0;
+  for (const c of name) h = (h * 31 + c.charCodeAt(0)) >>> 0;
+  return Math.floor(seconds * 0.1 * ((h % 1000) / 1000));
+}
+
+/** Retry period for a zone we have never loaded (no SOA to read timers from). */
+const FIRST_LOAD_RETRY = 5;
+
+export class Scheduler {
+  private task: ScheduledTask | undefined;
+  private due = new Map<string, number>();
+  private active = 0;
+  private stopped = false;
+
+  constructor(
+    private readonly zones: readonly ZoneConfig[],
+    private readonly store: ZoneStore,
+    private readonly table: ZoneTable,
+    private readonly refresher: Refresher,
+    private readonly log: Logger,
+    private readonly maxConcurrent = 4,
+    private readonly now: () => number = () => Math.floor(Date.now() / 1000),
+  ) {}
+
+  start(): void {
+    const now = this.now();
+    for (const z of this.zones) {
+      const row = this.store.zone(z.name);
+      // A zone never loaded, or without a stored deadline, is checked at once.
+      this.due.set(z.name, row?.next_refresh ?? now);
+    }
+    this.tick('startup');
+    this.task = cron.schedule('* * * * * *', () => this.tick('timer'), { noOverlap: false });
+  }
+
+  stop(): void {
+    this.stopped = true;
+    this.task?.stop();
+    this.task?.destroy();
+    this.task = undefined;
+  }
+
+  /** Makes a zone due now (NOTIFY, operator request). */
+  poke(name: string, trigger: Trigger): Promise<CheckOutcome> | undefined {
+    const z = this.zones.find((x) => x.name === name);
+    if (!z) return undefined;
+    return this.run(z, trigger);
+  }
+
+  tick(trigger: Trigger): void {
+    if (this.stopped) return;
+    const now = this.now();
+    for (const z of this.zones) {
+      this.expireIfDue(z, now);
+      const due = this.due.get(z.name) ?? now;
+      if (due <= now && this.active < this.maxConcurrent) {
+        this.due.set(z.name, Number.POSITIVE_INFINITY); // not again until this check ends
+        void this.run(z, trigger);
+      }
+    }
+  }
+
+  private expireIfDue(z: ZoneConfig, now: number): void {
+    const row = this.store.zone(z.name);
+    if (!row || row.state !== 'ok' || row.expires_at === null || row.expires_at > now) return;
+    this.store.updateZone(z.name, { state: 'expired' });
+    const entry = this.table.get(z.name);
+    if (entry) entry.serving = false;
+    this.log.error({ zone: z.name, serial: row.serial }, 'zone expired: no successful refresh within SOA expire');
+  }
+
+  private async run(z: ZoneConfig, trigger: Trigger): Promise<CheckOutcome> {
+    this.active++;
+    try {
+      const outcome = await this.refresher.check(z, trigger);
+      // After stop() the database is closed: the outcome is not recorded, the next start redoes it.
+      if (!this.stopped) this.reschedule(z, outcome);
+      return outcome;
+    } finally {
+      this.active--;
+    }
+  }
+
+  private reschedule(z: ZoneConfig, outcome: CheckOutcome): void {
+    const now = this.now();
+    const soa = this.store.soaTimers(z.name);
+    if (outcome.result === 'failed') {
+      const retry = soa ? clampTimers(soa, z).retry : Math.max(z.retryMin, FIRST_LOAD_RETRY);
+      const next = now + retry;
+      this.due.set(z.name, next);
+      this.store.updateZone(z.name, { next_refresh: next });
+      this.expireIfDue(z, now);
+      return;
+    }
+    const t = clampTimers(soa!, z);
+    const next = now + t.refresh - jitter(z.name, t.refresh);
+    this.due.set(z.name, next);
+    const wasExpired = this.store.zone(z.name)?.state === 'expired';
+    this.store.updateZone(z.name, {
+      state: 'ok',
+      last_refresh: now,
+      next_refresh: next,
+      expires_at: now + t.expire,
+      primary_addr: outcome.primary,
+    });
+    const entry = this.table.get(z.name);
+    if (entry) entry.serving = true;
+    if (wasExpired) this.log.info({ zone: z.name, serial: outcome.serial }, 'zone recovered from expiry');
+  }
+}

@@ -1,0 +1,103 @@
+/**
+ * Query dispatch: bytes in, bytes out (or nothing). Transport-independent, so UDP, TCP and the
+ * tests share it. Nothing a client sends may throw out of here.
+ */
+import { RCODE } from '../dns/message.js';
+import { CLASS, TYPE } from '../dns/types.js';
+import type { Logger } from '../log.js';
+import { lookup } from './lookup.js';
+import { type Query, parseQuery } from './query.js';
+import { encodeResponse, type ResponseSpec } from './response.js';
+import type { ZoneTable } from './zone-table.js';
+
+export type Transport = 'udp' | 'tcp';
+
+export interface HandlerOptions {
+  /** Our EDNS UDP payload size (RFC 6891 §6.2.5); 1232 avoids IP fragmentation (DNS flag day 2020). */
+  udpSize: number;
+}
+
+const TCP_LIMIT = 65535;
+const PLAIN_UDP_LIMIT = 512;
+
+export class QueryHandler {
+  constructor(
+    private readonly zones: ZoneTable,
+    private readonly opts: HandlerOptions,
+    private readonly log: Logger,
+  ) {}
+
+  handle(msg: Buffer, transport: Transport): Buffer | undefined {
+    const parsed = parseQuery(msg, RCODE.FORMERR, RCODE.NOTIMP);
+    if (parsed.kind === 'drop') return undefined;
+    if (parsed.kind === 'error') {
+      return encodeResponse(
+        {
+          id: parsed.id,
+          queryFlags: parsed.flags,
+          opcode: (parsed.flags >> 11) & 0xf,
+          rcode: parsed.rcode,
+          aa: false,
+          question: parsed.questionWire ? splitQuestion(parsed.questionWire) : undefined,
+          edns: parsed.edns ? { dnssecOk: parsed.edns.dnssecOk, udpSize: this.opts.udpSize } : undefined,
+        },
+        PLAIN_UDP_LIMIT,
+      );
+    }
+    const q = parsed.query;
+    const limit =
+      transport === 'tcp'
+        ? TCP_LIMIT
+        : q.edns
+          ? Math.max(PLAIN_UDP_LIMIT, Math.min(q.edns.udpSize, this.opts.udpSize))
+          : PLAIN_UDP_LIMIT;
+    let spec: ResponseSpec;
+    try {
+      spec = this.answer(q);
+    } catch (e) {
+      this.log.error({ err: e }, 'query failed');
+      spec = this.base(q, RCODE.SERVFAIL);
+    }
+    return encodeResponse(spec, limit);
+  }
+
+  private base(q: Query, rcode: number): ResponseSpec {
+    return {
+      id: q.id,
+      queryFlags: q.flags,
+      opcode: q.opcode,
+      rcode,
+      aa: false,
+      question: { name: q.qname, type: q.qtype, class: q.qclass },
+      edns: q.edns ? { dnssecOk: q.edns.dnssecOk, udpSize: this.opts.udpSize } : undefined,
+    };
+  }
+
+  private answer(q: Query): ResponseSpec {
+    // RFC 6891 §6.1.3: we speak EDNS version 0 only.
+    if (q.edns && q.edns.version > 0) return this.base(q, RCODE.BADVERS);
+    // OPT is a pseudo-RR, never a question (RFC 6891 §6.1.1).
+    if (q.qtype === TYPE.OPT) return this.base(q, RCODE.FORMERR);
+    // Our zones are all class IN; CHAOS version.bind and friends are refused (no version leak).
+    if (q.qclass !== CLASS.IN) return this.base(q, RCODE.REFUSED);
+    const entry = this.zones.match(q.qname);
+    if (!entry) return this.base(q, RCODE.REFUSED);
+    // Zone transfers out are not offered (yet): refused to everyone, as the default ACL would.
+    if (q.qtype === TYPE.AXFR || q.qtype === TYPE.IXFR) return this.base(q, RCODE.REFUSED);
+    // A secondary with no usable copy (never loaded, expired) answers SERVFAIL, as BIND does.
+    if (!entry.serving) return this.base(q, RCODE.SERVFAIL);
+    const res = lookup(this.zones, q.qname, q.qtype, { recursionDesired: (q.flags & 0x0100) !== 0 });
+    return {
+      ...this.base(q, res.rcode),
+      aa: res.aa,
+      answer: res.answer,
+      authority: res.authority,
+      additional: res.additional,
+    };
+  }
+}
+
+function splitQuestion(wire: Buffer): { name: Buffer; type: number; class: number } {
+  const n = wire.length - 4;
+  return { name: wire.subarray(0, n), type: wire.readUInt16BE(n), class: wire.readUInt16BE(n + 2) };
+}

@@ -1,0 +1,94 @@
+/**
+ * Incoming query parsing for the server, strict and allocation-bounded: whatever the bytes, the
+ * result is a query to answer, a FORMERR to send, or nothing (drop).
+ */
+import { FLAG_QR, HEADER_LEN, opcodeOf, readHeader, readQuestion, readRR } from '../dns/message.js';
+import { ROOT } from '../dns/name.js';
+import { TYPE } from '../dns/types.js';
+
+export interface Edns {
+  udpSize: number;
+  version: number;
+  dnssecOk: boolean;
+}
+
+export interface Query {
+  id: number;
+  flags: number;
+  opcode: number;
+  qname: Buffer;
+  qtype: number;
+  qclass: number;
+  /** The question exactly as sent, echoed in the reply (keeps the query name's case). */
+  questionWire: Buffer;
+  edns?: Edns;
+}
+
+export type Parsed =
+  | { kind: 'query'; query: Query }
+  /** Enough was read to reply with this rcode (question echoed when it was readable). */
+  | { kind: 'error'; rcode: number; id: number; flags: number; questionWire?: Buffer; edns?: Edns }
+  | { kind: 'drop' };
+
+const MIN_RR = 11;
+const DO_BIT = 0x8000;
+
+export function parseQuery(msg: Buffer, formerr: number, notimp: number): Parsed {
+  if (msg.length < HEADER_LEN) return { kind: 'drop' };
+  const h = readHeader(msg);
+  // Never answer a response: that is how reflection loops start.
+  if (h.flags & FLAG_QR) return { kind: 'drop' };
+  const fail = (rcode: number, questionWire?: Buffer, edns?: Edns): Parsed => ({
+    kind: 'error',
+    rcode,
+    id: h.id,
+    flags: h.flags,
+    questionWire,
+    edns,
+  });
+  if (h.qdcount !== 1) return fail(formerr);
+  let q: ReturnType<typeof readQuestion>;
+  try {
+    q = readQuestion(msg, HEADER_LEN);
+  } catch {
+    return fail(formerr);
+  }
+  // Rebuilt from the expanded name: a pointer in the question must not be echoed as is.
+  const questionWire = Buffer.concat([q.q.name, msg.subarray(q.end - 4, q.end)]);
+  const opcode = opcodeOf(h.flags);
+  const rrs = h.ancount + h.nscount + h.arcount;
+  if (q.end + rrs * MIN_RR > msg.length) return fail(formerr, questionWire);
+  let off = q.end;
+  let edns: Edns | undefined;
+  try {
+    for (let i = 0; i < rrs; i++) {
+      const { rr, end } = readRR(msg, off);
+      off = end;
+      if (rr.type !== TYPE.OPT) continue;
+      // RFC 6891 §6.1.1: one OPT, owned by the root, in the additional section.
+      if (edns || i < h.ancount + h.nscount || !rr.owner.equals(ROOT)) return fail(formerr, questionWire);
+      edns = {
+        udpSize: Math.max(512, rr.class),
+        version: (rr.ttl >>> 16) & 0xff,
+        dnssecOk: (rr.ttl & DO_BIT) !== 0,
+      };
+    }
+  } catch {
+    return fail(formerr, questionWire);
+  }
+  if (off !== msg.length) return fail(formerr, questionWire, edns);
+  if (opcode !== 0) return fail(notimp, questionWire, edns);
+  return {
+    kind: 'query',
+    query: {
+      id: h.id,
+      flags: h.flags,
+      opcode,
+      qname: q.q.name,
+      qtype: q.q.type,
+      qclass: q.q.class,
+      questionWire,
+      edns,
+    },
+  };
+}

@@ -1,0 +1,85 @@
+/**
+ * Response encoding: header, echoed question, the three sections with name compression, and an
+ * OPT record when the query had one (RFC 6891 §6.1.1). When the sections do not fit the size
+ * limit, whole RRsets are cut: additional data is simply left out, while a cut in the answer or
+ * authority sets TC so the client retries over TCP (RFC 2181 §9).
+ */
+import { FLAG_AA, FLAG_CD, FLAG_QR, FLAG_RD, FLAG_TC } from '../dns/message.js';
+import { ROOT } from '../dns/name.js';
+import { CLASS, TYPE } from '../dns/types.js';
+import { MessageWriter, Overflow } from '../dns/writer.js';
+import type { RRset } from './lookup.js';
+
+export interface ResponseSpec {
+  id: number;
+  /** Flags of the query: RD and CD are copied back (RFC 1035 §4.1.1, RFC 4035 §3.1.6). */
+  queryFlags: number;
+  opcode: number;
+  /** Full rcode; values above 15 go in the OPT extended rcode (RFC 6891 §6.1.3). */
+  rcode: number;
+  aa: boolean;
+  question?: { name: Buffer; type: number; class: number };
+  answer?: RRset[];
+  authority?: RRset[];
+  additional?: RRset[];
+  /** Present when the query carried OPT: we reply with our own. */
+  edns?: { dnssecOk: boolean; udpSize: number };
+}
+
+const OPT_LEN = 11;
+const DO_BIT = 0x8000;
+
+export function encodeResponse(spec: ResponseSpec, limit: number): Buffer {
+  const w = new MessageWriter(limit);
+  const reserve = spec.edns ? OPT_LEN : 0;
+  w.off = 12;
+  let qd = 0;
+  if (spec.question) {
+    w.name(spec.question.name);
+    w.u16(spec.question.type);
+    w.u16(spec.question.class);
+    qd = 1;
+  }
+  let tc = false;
+  const counts = [0, 0, 0];
+  const sections = [spec.answer ?? [], spec.authority ?? [], spec.additional ?? []];
+  outer: for (let s = 0; s < 3; s++) {
+    for (const set of sections[s]) {
+      const m = w.mark();
+      try {
+        for (const rdata of set.rdatas) {
+          w.rr(set.owner, set.type, CLASS.IN, set.ttl, rdata);
+          if (w.off + reserve > limit) throw new Overflow();
+        }
+        counts[s] += set.rdatas.length;
+      } catch (e) {
+        if (!(e instanceof Overflow)) throw e;
+        w.reset(m);
+        if (s < 2) tc = true;
+        break outer;
+      }
+    }
+  }
+  if (spec.edns) {
+    w.name(ROOT, false);
+    w.u16(TYPE.OPT);
+    w.u16(spec.edns.udpSize);
+    w.u32((((spec.rcode >> 4) & 0xff) << 24) | (spec.edns.dnssecOk ? DO_BIT : 0));
+    w.u16(0);
+    counts[2]++;
+  }
+  const flags =
+    FLAG_QR |
+    ((spec.opcode & 0xf) << 11) |
+    (spec.aa ? FLAG_AA : 0) |
+    (tc ? FLAG_TC : 0) |
+    (spec.queryFlags & (FLAG_RD | FLAG_CD)) |
+    (spec.rcode & 0xf);
+  w.setU16(0, spec.id);
+  w.setU16(2, flags);
+  w.setU16(4, qd);
+  w.setU16(6, counts[0]);
+  w.setU16(8, counts[1]);
+  w.setU16(10, counts[2]);
+  return w.finish();
+}

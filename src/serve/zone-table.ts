@@ -1,0 +1,47 @@
+/**
+ * The zones this server is authoritative for, found by closest enclosing apex. A configured zone
+ * that has no served version yet (never loaded, or expired) is known but not served: SERVFAIL.
+ */
+import { labelCount, stripLabels, toLower } from '../dns/name.js';
+import type { ZoneStore } from '../store/zone-store.js';
+import type { ZoneFinder, ZoneView } from './lookup.js';
+
+export interface ZoneEntry {
+  name: string;
+  view: ZoneView;
+  serving: boolean;
+}
+
+export class ZoneTable implements ZoneFinder {
+  private readonly byApex = new Map<string, ZoneEntry>();
+  private maxLabels = 0;
+
+  add(name: string, apex: Buffer, store: ZoneStore, serving: boolean): ZoneEntry {
+    const lower = toLower(apex);
+    const entry: ZoneEntry = { name, view: { apex: lower, reader: store.reader(name) }, serving };
+    this.byApex.set(lower.toString('latin1'), entry);
+    this.maxLabels = Math.max(this.maxLabels, labelCount(lower));
+    return entry;
+  }
+
+  get(name: string): ZoneEntry | undefined {
+    for (const e of this.byApex.values()) if (e.name === name) return e;
+    return undefined;
+  }
+
+  /** Closest enclosing configured zone, served or not. */
+  match(qname: Buffer): ZoneEntry | undefined {
+    const lower = toLower(qname);
+    const n = labelCount(lower);
+    for (let strip = Math.max(0, n - this.maxLabels); strip <= n; strip++) {
+      const e = this.byApex.get(stripLabels(lower, strip).toString('latin1'));
+      if (e) return e;
+    }
+    return undefined;
+  }
+
+  find(name: Buffer): ZoneView | undefined {
+    const e = this.match(name);
+    return e?.serving ? e.view : undefined;
+  }
+}

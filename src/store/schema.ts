@@ -1,0 +1,85 @@
+/**
+ * SQLite schema, applied by numbered migrations recorded in `schema_version`.
+ * Each migration runs inside one transaction with its version bump, so a crash mid-migration
+ * leaves the previous version intact.
+ *
+ * Operator-facing columns (documented in README): zones.*, records.{zone,name,type,ttl,rdata},
+ * changes.*. Columns ending in _wire / nkey / rtype are what serving reads.
+ * Timestamps are Unix seconds (INTEGER) everywhere: `datetime(col, 'unixepoch')` shows them.
+ */
+import type Database from 'better-sqlite3';
+
+const MIGRATIONS: string[] = [
+  // 1: zones, records, change history
+  `
+  CREATE TABLE zones (
+    name          TEXT PRIMARY KEY,          -- lower case, no trailing dot
+    serial        INTEGER,                   -- SOA serial we serve; NULL before the first transfer
+    state         TEXT NOT NULL DEFAULT 'never_loaded', -- never_loaded | ok | expired
+    primary_addr  TEXT,                      -- primary that served the last transfer, "addr#port"
+    last_refresh  INTEGER,                   -- last successful SOA check or transfer
+    last_transfer INTEGER,                   -- last applied transfer
+    next_refresh  INTEGER,                   -- when the next SOA check is due
+    expires_at    INTEGER,                   -- when the zone stops being served without a refresh
+    records       INTEGER NOT NULL DEFAULT 0 -- RR count of the served version
+  ) STRICT;
+
+  CREATE TABLE records (
+    id         INTEGER PRIMARY KEY,
+    zone       TEXT NOT NULL REFERENCES zones(name) ON DELETE CASCADE,
+    name       TEXT NOT NULL,     -- owner, presentation format, lower case, no trailing dot
+    type       TEXT NOT NULL,     -- mnemonic, TYPEnnn when unknown (RFC 3597)
+    ttl        INTEGER NOT NULL,
+    rdata      TEXT NOT NULL,     -- presentation format as dig prints it
+    rtype      INTEGER NOT NULL,  -- numeric type
+    nkey       BLOB NOT NULL,     -- owner as root-first length-prefixed labels (see dns/name.ts nameKey)
+    rdata_wire BLOB NOT NULL      -- rdata exactly as transferred (names uncompressed)
+  ) STRICT;
+  CREATE UNIQUE INDEX records_lookup ON records (zone, nkey, rtype, rdata_wire);
+  CREATE INDEX records_by_name ON records (zone, name);
+
+  CREATE TABLE changes (
+    id          INTEGER PRIMARY KEY,
+    zone        TEXT NOT NULL,
+    serial_from INTEGER,           -- NULL for the first load
+    serial_to   INTEGER NOT NULL,
+    kind        TEXT NOT NULL,     -- axfr | ixfr
+    applied_at  INTEGER NOT NULL,
+    primary_addr TEXT,
+    removed     INTEGER NOT NULL DEFAULT 0,
+    added       INTEGER NOT NULL DEFAULT 0
+  ) STRICT;
+  CREATE INDEX changes_by_zone ON changes (zone, id);
+
+  -- The RRs each change removed and added (IXFR deltas; for AXFR the whole difference).
+  CREATE TABLE change_records (
+    change_id  INTEGER NOT NULL REFERENCES changes(id) ON DELETE CASCADE,
+    op         TEXT NOT NULL,     -- del | add
+    name       TEXT NOT NULL,
+    type       TEXT NOT NULL,
+    ttl        INTEGER NOT NULL,
+    rdata      TEXT NOT NULL,
+    rtype      INTEGER NOT NULL,
+    nkey       BLOB NOT NULL,
+    rdata_wire BLOB NOT NULL
+  ) STRICT;
+  CREATE INDEX change_records_by_change ON change_records (change_id);
+  `,
+];
+
+export const SCHEMA_VERSION = MIGRATIONS.length;
+
+export function migrate(db: Database.Database): void {
+  db.exec('CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL) STRICT');
+  const row = db.prepare('SELECT max(version) AS v FROM schema_version').get() as { v: number | null };
+  const current = row.v ?? 0;
+  if (current > SCHEMA_VERSION) {
+    throw new Error(`database schema version ${current} is newer than this ns2 (${SCHEMA_VERSION})`);
+  }
+  for (let v = current; v < SCHEMA_VERSION; v++) {
+    db.transaction(() => {
+      db.exec(MIGRATIONS[v]);
+      db.prepare('INSERT INTO schema_version (version) VALUES (?)').run(v + 1);
+    })();
+  }
+}

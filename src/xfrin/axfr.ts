@@ -1,0 +1,134 @@
+/**
+ * AXFR (RFC 5936) intake. `AxfrReader` is the pure part: fed one response message at a time, it
+ * checks the framing and collects the zone; `axfr()` drives it over TCP.
+ *
+ * Checks (RFC 5936 §2.2, §3): every message carries our ID, QR, NOERROR; a question, when present,
+ * is ours; the first RR is the apex SOA and the stream ends at the next apex SOA with the same
+ * serial, with nothing after it; an SOA anywhere else is fatal. RRs owned outside the zone are
+ * dropped and counted, as BIND and NSD do, the rest of the transfer is taken.
+ */
+import { CLASS, TYPE } from '../dns/types.js';
+import { FLAG_QR, FLAG_TC, opcodeOf, parseMessage, rcodeOf } from '../dns/message.js';
+import { equalNames, isSubdomain, nameToText, toLower } from '../dns/name.js';
+import { parseSoa } from '../dns/soa.js';
+import { rcodeText } from '../dns/rcode.js';
+import type { ZoneRR } from '../store/zone-store.js';
+import { buildQuery } from './query.js';
+import { type Endpoint, tcpStream } from './transport.js';
+
+export class XfrError extends Error {
+  constructor(
+    message: string,
+    readonly rcode?: number,
+  ) {
+    super(message);
+  }
+}
+
+export interface AxfrResult {
+  serial: number;
+  rrs: ZoneRR[];
+  /** RRs whose owner was outside the zone, dropped. */
+  dropped: { owner: string; type: number }[];
+  messages: number;
+  bytes: number;
+}
+
+export class AxfrReader {
+  private readonly zone: Buffer;
+  private readonly id: number;
+  private readonly maxRecords: number;
+  private serial: number | undefined;
+  private done = false;
+  readonly rrs: ZoneRR[] = [];
+  readonly dropped: { owner: string; type: number }[] = [];
+
+  constructor(zone: Buffer, id: number, maxRecords: number) {
+    this.zone = toLower(zone);
+    this.id = id;
+    this.maxRecords = maxRecords;
+  }
+
+  get finished(): boolean {
+    return this.done;
+  }
+
+  get zoneSerial(): number | undefined {
+    return this.serial;
+  }
+
+  /** Takes the next message; returns true once the closing SOA has been seen. */
+  push(msg: Buffer, first: boolean): boolean {
+    const m = parseMessage(msg);
+    const h = m.header;
+    if (h.id !== this.id) throw new XfrError(`message ID ${h.id} does not match query ID ${this.id}`);
+    if (!(h.flags & FLAG_QR) || opcodeOf(h.flags) !== 0) throw new XfrError('reply is not a QUERY response');
+    const rcode = rcodeOf(h.flags);
+    if (rcode !== 0) throw new XfrError(`primary answered ${rcodeText(rcode)}`, rcode);
+    if (h.flags & FLAG_TC) throw new XfrError('TC set on a TCP transfer message');
+    if (m.questions.length > 1) throw new XfrError(`${m.questions.length} questions in a transfer message`);
+    const q = m.questions[0];
+    if (q && (!equalNames(q.name, this.zone) || q.type !== TYPE.AXFR || q.class !== CLASS.IN)) {
+      throw new XfrError('question in reply does not match the AXFR query');
+    }
+    if (first && !q) throw new XfrError('first transfer message has no question (RFC 5936 §2.2.1)');
+    for (const rr of m.answer) {
+      if (this.done) throw new XfrError('records after the closing SOA');
+      if (rr.class !== CLASS.IN) throw new XfrError(`RR of class ${rr.class} in an IN zone transfer`);
+      const apex = equalNames(rr.owner, this.zone);
+      if (rr.type === TYPE.SOA) {
+        if (!apex) throw new XfrError(`SOA record at ${nameToText(rr.owner)} outside the apex`);
+        const serial = parseSoa(rr.rdata).serial;
+        if (this.serial === undefined) {
+          this.serial = serial;
+        } else if (serial === this.serial) {
+          this.done = true;
+          continue;
+        } else {
+          throw new XfrError(`closing SOA serial ${serial} differs from opening serial ${this.serial}`);
+        }
+      } else if (this.serial === undefined) {
+        throw new XfrError('transfer does not start with the zone SOA');
+      }
+      if (!isSubdomain(rr.owner, this.zone)) {
+        this.dropped.push({ owner: nameToText(rr.owner), type: rr.type });
+        continue;
+      }
+      if (this.rrs.length >= this.maxRecords) {
+        throw new XfrError(`zone exceeds maxRecords (${this.maxRecords})`);
+      }
+      this.rrs.push({ owner: toLower(rr.owner), type: rr.type, ttl: rr.ttl, rdata: rr.rdata });
+    }
+    if (m.answer.length === 0) throw new XfrError('transfer message without records');
+    return this.done;
+  }
+}
+
+export interface TransferLimits {
+  maxRecords: number;
+  maxTransferBytes: number;
+  maxTransferSeconds: number;
+  maxIdleSeconds: number;
+}
+
+export async function axfr(primary: Endpoint, zone: Buffer, limits: TransferLimits): Promise<AxfrResult> {
+  const { id, msg } = buildQuery(zone, TYPE.AXFR);
+  const reader = new AxfrReader(zone, id, limits.maxRecords);
+  let first = true;
+  const stats = await tcpStream(
+    primary,
+    msg,
+    (m) => {
+      const done = reader.push(m, first);
+      first = false;
+      return done;
+    },
+    {
+      connectMs: Math.min(10_000, limits.maxIdleSeconds * 1000),
+      idleMs: limits.maxIdleSeconds * 1000,
+      totalMs: limits.maxTransferSeconds * 1000,
+      maxBytes: limits.maxTransferBytes,
+    },
+  );
+  return { serial: reader.zoneSerial!, rrs: reader.rrs, dropped: reader.dropped, ...stats };
+}

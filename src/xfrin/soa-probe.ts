@@ -1,0 +1,40 @@
+/**
+ * The SOA check of RFC 1034 §4.3.5: ask the primary for the zone's SOA serial. UDP first;
+ * a truncated reply is retried over TCP.
+ */
+import { equalNames } from '../dns/name.js';
+import { FLAG_AA, FLAG_QR, FLAG_TC, parseMessage, rcodeOf } from '../dns/message.js';
+import { rcodeText } from '../dns/rcode.js';
+import { parseSoa } from '../dns/soa.js';
+import { TYPE } from '../dns/types.js';
+import { XfrError } from './axfr.js';
+import { buildQuery } from './query.js';
+import { type Endpoint, tcpStream, udpExchange } from './transport.js';
+
+export async function probeSerial(primary: Endpoint, zone: Buffer, timeoutMs: number): Promise<number> {
+  const { id, msg } = buildQuery(zone, TYPE.SOA);
+  let reply = await udpExchange(primary, msg, timeoutMs);
+  if (reply.length >= 4 && reply.readUInt16BE(2) & FLAG_TC) {
+    let got: Buffer | undefined;
+    await tcpStream(primary, msg, (m) => ((got = Buffer.from(m)), true), {
+      connectMs: timeoutMs,
+      idleMs: timeoutMs,
+      totalMs: timeoutMs,
+      maxBytes: 70_000,
+    });
+    reply = got!;
+  }
+  return serialFromReply(reply, id, zone);
+}
+
+export function serialFromReply(reply: Buffer, id: number, zone: Buffer): number {
+  const m = parseMessage(reply);
+  if (m.header.id !== id || !(m.header.flags & FLAG_QR)) throw new XfrError('SOA reply does not match query');
+  const rcode = rcodeOf(m.header.flags);
+  if (rcode !== 0) throw new XfrError(`primary answered ${rcodeText(rcode)} to the SOA query`, rcode);
+  // A primary that is not authoritative (lame) must not drive our copy of the zone.
+  if (!(m.header.flags & FLAG_AA)) throw new XfrError('primary is not authoritative for the zone (AA clear)');
+  const soa = m.answer.find((rr) => rr.type === TYPE.SOA && equalNames(rr.owner, zone));
+  if (!soa) throw new XfrError('SOA reply has no SOA record for the zone');
+  return parseSoa(soa.rdata).serial;
+}

@@ -1,0 +1,111 @@
+/**
+ * Client transports for talking to a primary: one UDP exchange (SOA probe) and a TCP stream of
+ * length-prefixed messages (RFC 1035 §4.2.2, RFC 7766 §8) for zone transfers.
+ */
+import dgram from 'node:dgram';
+import net from 'node:net';
+
+export class TransportError extends Error {}
+
+export interface Endpoint {
+  address: string;
+  port: number;
+}
+
+export const endpointText = (e: Endpoint): string => `${e.address}#${e.port}`;
+
+/** Sends one UDP query and resolves with the first reply whose ID matches. */
+export function udpExchange(to: Endpoint, query: Buffer, timeoutMs: number): Promise<Buffer> {
+  const id = query.readUInt16BE(0);
+  return new Promise((resolve, reject) => {
+    const sock = dgram.createSocket(net.isIPv6(to.address) ? 'udp6' : 'udp4');
+    const done = (err: Error | null, msg?: Buffer) => {
+      clearTimeout(timer);
+      sock.close();
+      if (err) reject(err);
+      else resolve(msg!);
+    };
+    const timer = setTimeout(
+      () => done(new TransportError(`no UDP reply from ${endpointText(to)} within ${timeoutMs} ms`)),
+      timeoutMs,
+    );
+    sock.on('error', (e) => done(new TransportError(`UDP to ${endpointText(to)}: ${e.message}`)));
+    sock.on('message', (msg, rinfo) => {
+      // Replies from elsewhere or for another ID are ignored (RFC 5452 §9.1), not fatal.
+      if (msg.length >= 2 && msg.readUInt16BE(0) === id && rinfo.port === to.port) done(null, msg);
+    });
+    sock.send(query, to.port, to.address);
+  });
+}
+
+export interface StreamStats {
+  messages: number;
+  bytes: number;
+}
+
+/**
+ * Sends `query` over TCP and hands each response message to `onMessage` until it returns true.
+ * Fails when the connection cannot be made in `connectMs`, when no byte arrives for `idleMs`,
+ * when `totalMs` passes, or when the peer closes before the stream is complete.
+ */
+export function tcpStream(
+  to: Endpoint,
+  query: Buffer,
+  onMessage: (msg: Buffer) => boolean,
+  limits: { connectMs: number; idleMs: number; totalMs: number; maxBytes: number },
+): Promise<StreamStats> {
+  return new Promise((resolve, reject) => {
+    const stats: StreamStats = { messages: 0, bytes: 0 };
+    let pending = Buffer.alloc(0);
+    let settled = false;
+    const sock = net.connect({ host: to.address, port: to.port });
+    const finish = (err: Error | null) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(connectTimer);
+      clearTimeout(totalTimer);
+      sock.destroy();
+      if (err) reject(err);
+      else resolve(stats);
+    };
+    const connectTimer = setTimeout(
+      () => finish(new TransportError(`TCP connect to ${endpointText(to)} timed out after ${limits.connectMs} ms`)),
+      limits.connectMs,
+    );
+    const totalTimer = setTimeout(
+      () => finish(new TransportError(`transfer from ${endpointText(to)} exceeded ${limits.totalMs} ms`)),
+      limits.totalMs,
+    );
+    sock.on('connect', () => {
+      clearTimeout(connectTimer);
+      sock.setTimeout(limits.idleMs, () =>
+        finish(new TransportError(`no data from ${endpointText(to)} for ${limits.idleMs} ms`)),
+      );
+      const len = Buffer.alloc(2);
+      len.writeUInt16BE(query.length);
+      sock.write(Buffer.concat([len, query]));
+    });
+    sock.on('data', (chunk) => {
+      stats.bytes += chunk.length;
+      if (stats.bytes > limits.maxBytes) {
+        finish(new TransportError(`transfer from ${endpointText(to)} exceeded ${limits.maxBytes} bytes`));
+        return;
+      }
+      pending = pending.length ? Buffer.concat([pending, chunk]) : chunk;
+      while (!settled && pending.length >= 2) {
+        const len = pending.readUInt16BE(0);
+        if (pending.length < 2 + len) break;
+        const msg = pending.subarray(2, 2 + len);
+        pending = pending.subarray(2 + len);
+        stats.messages++;
+        try {
+          if (onMessage(msg)) finish(null);
+        } catch (e) {
+          finish(e as Error);
+        }
+      }
+    });
+    sock.on('error', (e) => finish(new TransportError(`TCP ${endpointText(to)}: ${e.message}`)));
+    sock.on('close', () => finish(new TransportError(`${endpointText(to)} closed the connection mid-stream`)));
+  });
+}
