@@ -128,7 +128,7 @@ const DEFAULTS = {
 } as const;
 
 /** Built-in zone-level defaults; `defaults` in the config overrides them, a zone overrides both. */
-export const ZONE_DEFAULTS = {
+export const ZONE_DEFAULTS = deepFreeze({
   allowNotify: [] as string[], // = the primaries' addresses
   allowTransfer: [] as string[], // = refuse everyone
   alsoNotify: [] as Primary[],
@@ -144,7 +144,7 @@ export const ZONE_DEFAULTS = {
   maxTransferBytes: 1_000_000_000, // bytes per transfer
   maxTransferSeconds: 3600, // seconds per transfer
   maxIdleSeconds: 60, // seconds without data from the primary
-} as const;
+} as const);
 
 const TIMER_PAIRS = [
   ['refreshMin', 'refreshMax'],
