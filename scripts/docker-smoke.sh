@@ -185,11 +185,12 @@ fi
 
 # HEALTHCHECK (no systemd timer here: run it by hand, as `docker` would on its interval).
 hc_out=$(timeout 60 podman healthcheck run "$NAME" 2>&1) && hc_rc=0 || hc_rc=$?
-if [ "$hc_rc" -eq 0 ]; then
-  pass "podman healthcheck run: healthy${hc_out:+ ($hc_out)}"
-else
-  fail "podman healthcheck run: exit $hc_rc: $hc_out"
-fi
+check "podman healthcheck run exits 0${hc_out:+ ($hc_out)}" test "$hc_rc" -eq 0
+hc_status=$(podman inspect --format '{{.State.Health.Status}}' "$NAME" 2>/dev/null ||
+  podman inspect --format '{{.State.Healthcheck.Status}}' "$NAME" 2>/dev/null || true)
+hc_output=$(podman inspect --format '{{range .State.Healthcheck.Log}}{{.Output}}{{end}}' "$NAME" 2>/dev/null |
+  tail -n 1 || true)
+check "health status is healthy (got '${hc_status:-?}'; check said: ${hc_output:-?})" test "$hc_status" = healthy
 
 # The server process (PID 1 in the container, no npm/shell in between) runs as uid 1000.
 pid1_status=$(timeout 30 podman exec "$NAME" cat /proc/1/status 2>&1 || true)
@@ -210,10 +211,10 @@ if timeout 60 podman stop -t 10 "$NAME" >/dev/null 2>&1; then
 else
   fail "podman stop -t 10 did not finish"
 fi
-if timeout 30 podman logs "$NAME" 2>/dev/null | grep -q '^{'; then
-  pass "logs are JSON lines on stdout"
-else
-  fail "logs are JSON lines on stdout"
-fi
+logs=$(timeout 30 podman logs "$NAME" 2>/dev/null || true)
+log_lines=$(grep -c . <<<"$logs" || true)
+non_json=$(grep -v -c -e '^{.*}$' -e '^$' <<<"$logs" || true)
+check "logs are JSON lines ($log_lines lines, $non_json not JSON)" \
+  test "$log_lines" -gt 0 -a "$non_json" -eq 0
 
 # cleanup (trap) prints the summary and sets the exit status

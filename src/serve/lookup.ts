@@ -52,18 +52,39 @@ export function lookup(zones: ZoneFinder, qname: Buffer, qtype: number, opts: Lo
   const res: LookupResult = { rcode: RCODE.NOERROR, aa: true, answer: [], authority: [], additional: [] };
   const seen = new Set<string>();
   let name = qname;
+  let last: ZoneView | undefined;
   for (let hop = 0; hop <= MAX_CHAIN; hop++) {
     const zone = zones.find(name);
-    if (!zone) break; // chain leaves our zones: the resolver continues from here
+    if (!zone) {
+      last = undefined; // the chain leaves our zones: the resolver continues from here
+      break;
+    }
     const key = nameKey(name);
     const id = key.toString('latin1');
     if (seen.has(id)) break; // CNAME loop
     seen.add(id);
+    last = zone;
     const step = answerInZone(zone, name, key, qtype, res, opts, hop === 0);
     if (!step) break;
     name = step.next;
   }
+  if (last && res.rcode === RCODE.NOERROR && res.answer.length > 0 && res.authority.length === 0) {
+    addApexNs(last, res, opts);
+  }
   return res;
+}
+
+/**
+ * Positive answers carry the zone's NS in authority unless RD was set (BIND's default
+ * `minimal-responses no-auth-recursive`), and not when the answer already holds that RRset.
+ */
+function addApexNs(zone: ZoneView, res: LookupResult, opts: LookupOptions): void {
+  if (opts.recursionDesired) return;
+  if (res.answer.some((s) => s.type === TYPE.NS && s.owner.length === zone.apex.length)) return;
+  const ns = zone.reader.node(nameKey(zone.apex)).get(TYPE.NS);
+  if (!ns) return;
+  res.authority.push(rrset(zone.apex, TYPE.NS, ns));
+  addAdditional(zone, res);
 }
 
 /** Offsets in `key` just after each label, from the apex down to the full name. */
@@ -116,10 +137,10 @@ function answerInZone(
     const ns = node.get(TYPE.NS);
     if (ns) return referral(zone, ancestorName(name, key, len), ns, res, first);
     const dname = node.get(TYPE.DNAME);
-    if (dname) return synthesizeFromDname(ancestorName(name, key, len), dname, name, res);
+    if (dname) return synthesizeFromDname(ancestorName(name, key, len), dname, name, qtype, res);
   }
 
-  const node = key.length === apexKey.length ? reader.node(apexKey) : reader.node(key);
+  const node = reader.node(key);
   if (node.size > 0) {
     const ns = node.get(TYPE.NS);
     // At a cut the parent answers only DS (RFC 4035 §3.1.4.1); everything else is referred.
@@ -128,7 +149,7 @@ function answerInZone(
   }
   if (key.length === apexKey.length || reader.hasChildren(key)) {
     // An empty non-terminal exists (RFC 4592 §2.2.2): NODATA, not NXDOMAIN.
-    addNegative(zone, res);
+    addNegative(zone, res, qtype);
     return undefined;
   }
   return wildcardOrNxdomain(zone, name, key, encloser, qtype, res, opts);
@@ -148,7 +169,7 @@ function wildcardOrNxdomain(
   const node = zone.reader.node(wkey);
   if (node.size > 0) return answerNode(zone, name, node, qtype, res, opts);
   res.rcode = RCODE.NXDOMAIN;
-  addNegative(zone, res);
+  addNegative(zone, res, qtype);
   return undefined;
 }
 
@@ -174,14 +195,8 @@ function answerNode(
         res.answer.push(rrset(owner, TYPE.CNAME, cname));
         return { next: readName(cname.rdatas[0], 0).name };
       }
-      addNegative(zone, res);
+      addNegative(zone, res, qtype);
       return undefined;
-    }
-  }
-  if (!opts.recursionDesired) {
-    const ns = zone.reader.node(nameKey(zone.apex)).get(TYPE.NS);
-    if (ns && !(qtype === TYPE.NS && owner.length === zone.apex.length && res.answer.length === 1)) {
-      res.authority.push(rrset(zone.apex, TYPE.NS, ns));
     }
   }
   addAdditional(zone, res);
@@ -196,7 +211,13 @@ function referral(zone: ZoneView, cut: Buffer, ns: StoredRRset, res: LookupResul
 }
 
 /** RFC 6672 §2.2: answer the DNAME and a CNAME from the name to its substitute. */
-function synthesizeFromDname(owner: Buffer, dname: StoredRRset, name: Buffer, res: LookupResult): Step {
+function synthesizeFromDname(
+  owner: Buffer,
+  dname: StoredRRset,
+  name: Buffer,
+  qtype: number,
+  res: LookupResult,
+): Step {
   res.answer.push(rrset(owner, TYPE.DNAME, dname));
   const target = readName(dname.rdatas[0], 0).name;
   const prefix = labels(name).slice(0, labels(name).length - labels(owner).length);
@@ -206,14 +227,18 @@ function synthesizeFromDname(owner: Buffer, dname: StoredRRset, name: Buffer, re
     return undefined;
   }
   res.answer.push({ owner: name, type: TYPE.CNAME, ttl: dname.ttl, rdatas: [next] });
-  return { next };
+  // A CNAME question is answered by the synthesized CNAME itself.
+  return qtype === TYPE.CNAME ? undefined : { next };
 }
 
 /** NXDOMAIN/NODATA: the zone SOA in authority with TTL min(SOA TTL, MINIMUM) (RFC 2308 §3). */
-function addNegative(zone: ZoneView, res: LookupResult): void {
+function addNegative(zone: ZoneView, res: LookupResult, qtype: number): void {
   const soa = zone.reader.node(nameKey(zone.apex)).get(TYPE.SOA);
   if (!soa) return;
-  const ttl = Math.min(soa.ttl, parseSoa(soa.rdatas[0]).minimum);
+  // BIND gives the SOA TTL 0 in an NXDOMAIN for an SOA question, so that SOA is not cached and
+  // then served as the answer to SOA queries for the zone.
+  const zero = qtype === TYPE.SOA && res.rcode === RCODE.NXDOMAIN;
+  const ttl = zero ? 0 : Math.min(soa.ttl, parseSoa(soa.rdatas[0]).minimum);
   res.authority.push({ owner: zone.apex, type: TYPE.SOA, ttl, rdatas: soa.rdatas.slice(0, 1) });
 }
 

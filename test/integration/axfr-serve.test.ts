@@ -114,9 +114,12 @@ describe('AXFR from BIND, served like BIND', () => {
       ['nothere.example.test', 'A'],
     ]) {
       const flags = ['+noall', '+answer', '+authority', '+nocookie'];
+      // RRset order is not significant (BIND rotates it): compare the sorted lines.
+      const lines = (s: string) => s.split('\n').sort();
       const ours = await digAt(ns2.port, [...args, ...flags]);
       const theirs = await named.dig([...args, ...flags]);
-      assert.equal(ours, theirs, args.join(' '));
+      assert.ok(ours.length > 0, args.join(' '));
+      assert.deepEqual(lines(ours), lines(theirs), args.join(' '));
     }
   });
 
