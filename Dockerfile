@@ -1,4 +1,3 @@
-# syntax=docker/dockerfile:1
 # ns2 — secondary authoritative DNS server.
 #
 #   docker build -t ns2 .

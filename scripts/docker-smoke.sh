@@ -165,9 +165,9 @@ done
 pass "server answers over UDP on 127.0.0.1:$PORT"
 
 header_checks() { # header_checks TRANSPORT DIG-OUTPUT
-  local proto=$1 out=$2 flags status
-  flags=$(sed -n 's/^;; flags: \([^;]*\);.*/\1/p' <<<"$out" | head -n 1)
-  status=$(sed -n 's/.*status: \([A-Z]*\),.*/\1/p' <<<"$out" | head -n 1)
+  local proto=$1 out=$2 flags="" status="" re_flags=';; flags: ([^;]*);' re_status='status: ([A-Z]+),'
+  if [[ $out =~ $re_flags ]]; then flags=${BASH_REMATCH[1]}; fi
+  if [[ $out =~ $re_status ]]; then status=${BASH_REMATCH[1]}; fi
   check "$proto: status REFUSED for a zone not served (got '$status')" test "$status" = REFUSED
   check "$proto: header flags '$flags' include qr" grep -qw qr <<<"$flags"
   check "$proto: header flags '$flags' do not include ra" bash -c '! grep -qw ra <<<"$1"' _ "$flags"

@@ -36,7 +36,11 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
   const handler = new QueryHandler(table, { udpSize: config.udpSize }, log);
   const server = new DnsServer(
     handler,
-    { listen: config.listen, tcpIdleMs: config.tcpIdleSeconds * 1000, maxTcpConnections: MAX_TCP_CONNECTIONS },
+    {
+      listen: config.listen,
+      tcpIdleMs: config.tcpIdleSeconds * 1000,
+      maxTcpConnections: MAX_TCP_CONNECTIONS,
+    },
     log,
   );
   try {

@@ -14,7 +14,9 @@ export function status(config: Config): number {
   const store = new ZoneStore(config.database);
   try {
     const rows = store.zones();
-    const lines = [['zone', 'serial', 'state', 'records', 'primary', 'last_refresh', 'next_refresh', 'expires_at']];
+    const lines = [
+      ['zone', 'serial', 'state', 'records', 'primary', 'last_refresh', 'next_refresh', 'expires_at'],
+    ];
     for (const z of rows) {
       lines.push([
         z.name,
@@ -28,7 +30,13 @@ export function status(config: Config): number {
       ]);
     }
     const widths = lines[0].map((_, i) => Math.max(...lines.map((l) => l[i].length)));
-    for (const l of lines) process.stdout.write(`${l.map((c, i) => c.padEnd(widths[i])).join('  ').trimEnd()}\n`);
+    for (const l of lines)
+      process.stdout.write(
+        `${l
+          .map((c, i) => c.padEnd(widths[i]))
+          .join('  ')
+          .trimEnd()}\n`,
+      );
     return 0;
   } finally {
     store.close();

@@ -259,13 +259,14 @@ function ipv6(b: Buffer, off = 0): string {
 }
 
 /**
- * RRSIG/SIG times (RFC 4034 §3.2): YYYYMMDDHHmmSS in UTC. The 32-bit value is read with serial
- * arithmetic, choosing the epoch that puts it no earlier than 2^31-1 s before now, as BIND does.
+ * RRSIG/SIG times (RFC 4034 §3.2): YYYYMMDDHHmmSS in UTC. The 32-bit value is taken as the
+ * instant within 2^31 s of now (RFC 1982 serial arithmetic), as BIND's dns_time32_totext does,
+ * so dig's rendering of far-off times depends on the current date too.
  */
-function timeText(v: number): string {
-  const start = Math.floor(Date.now() / 1000) - 0x7fffffff;
-  let t = v;
-  while (t < start) t += 2 ** 32;
+function timeText(v: number, nowMs = Date.now()): string {
+  const now = Math.floor(nowMs / 1000);
+  const ahead = (v - now) >>> 0; // (value - now) mod 2^32
+  const t = ahead > 0 && ahead < 0x80000000 ? now + ahead : now - ((now - v) >>> 0);
   const d = new Date(t * 1000);
   const p = (n: number, w = 2) => n.toString().padStart(w, '0');
   return (
@@ -327,6 +328,15 @@ function typeBitmap(b: Buffer, allowEmpty: boolean): string[] {
 }
 
 const joinTypes = (types: string[]): string => (types.length ? ` ${types.join(' ')}` : '');
+
+/** BIND has an implementation, though no mnemonic, for its private KEYDATA type. */
+const KEYDATA = 65533;
+
+/** Old-style type fields (SIG type covered, NXT bitmap): mnemonic if BIND knows the type,
+ * otherwise the bare number (BIND's sig_24.c / nxt_30.c). */
+function oldTypeText(t: number): string {
+  return t !== 0 && (typeToText(t) !== `TYPE${t}` || t === KEYDATA) ? typeToText(t) : String(t);
+}
 
 // DNSSEC algorithm mnemonics (RFC 4034 App. A.1, RFC 8624) as BIND's dns_secalg_totext spells them.
 const SECALG = new Map<number, string>([
@@ -465,7 +475,7 @@ const nxt: Printer = (r) => {
   const bitmap = r.rest();
   const types: string[] = [];
   bitmap.forEach((octet, i) => {
-    for (let bit = 0; bit < 8; bit++) if (octet & (0x80 >> bit)) types.push(typeToText(i * 8 + bit));
+    for (let bit = 0; bit < 8; bit++) if (octet & (0x80 >> bit)) types.push(oldTypeText(i * 8 + bit));
   });
   return next + joinTypes(types);
 };
@@ -492,8 +502,7 @@ const sshfp: Printer = (r) => {
   const alg = r.u8();
   const fpType = r.u8();
   const fp = r.rest();
-  if (fp.length === 0) throw new BadRdata('empty fingerprint');
-  return `${alg} ${fpType} ${split(hex(fp))}`;
+  return fp.length ? `${alg} ${fpType} ${split(hex(fp))}` : `${alg} ${fpType}`;
 };
 
 /** DNSKEY, CDNSKEY, KEY, RKEY (RFC 4034 §2.2): flags, protocol, algorithm, base64 key. */
@@ -511,9 +520,9 @@ function keyPrinter(type: number): Printer {
   };
 }
 
-/** RRSIG and SIG (RFC 4034 §3.2). */
-const rrsig: Printer = (r) => {
-  const covered = typeToText(r.u16());
+/** RRSIG (RFC 4034 §3.2) and SIG (RFC 2535 §4.1, type covered printed the old way). */
+const sigPrinter = (typeText: (t: number) => string): Printer => (r) => {
+  const covered = typeText(r.u16());
   const alg = r.u8();
   const labels = r.u8();
   const ttl = r.u32();
@@ -525,6 +534,8 @@ const rrsig: Printer = (r) => {
   if (sig.length === 0) throw new BadRdata('empty signature');
   return `${covered} ${alg} ${labels} ${ttl} ${exp} ${inc} ${tag} ${signer} ${split(base64(sig))}`;
 };
+const rrsig = sigPrinter(typeToText);
+const sig = sigPrinter(oldTypeText);
 
 const nsec: Printer = (r) => {
   const next = r.nameText();
@@ -585,25 +596,23 @@ function euiPrinter(len: number): Printer {
 /** RFC 7553 §4.4: priority, weight, target as a quoted string. */
 const uri: Printer = (r) => {
   const head = `${r.u16()} ${r.u16()}`;
-  const target = r.rest();
-  if (target.length === 0) throw new BadRdata('empty URI target');
-  return `${head} ${quoted(target)}`;
+  return `${head} ${quoted(r.rest())}`;
 };
 
-/** RFC 8659 §4.1: flags, tag (1-15 alphanumerics), quoted value. */
+/** RFC 8659 §4.1: flags, tag (alphanumerics; BIND does not enforce the 15-octet limit), value. */
 const caa: Printer = (r) => {
   const flags = r.u8();
   const tag = r.string();
-  if (tag.length === 0 || tag.length > 15 || !/^[A-Za-z0-9]+$/.test(tag.toString('latin1'))) {
+  if (!/^[A-Za-z0-9]+$/.test(tag.toString('latin1'))) {
     throw new BadRdata('bad CAA tag');
   }
   return `${flags} ${tag.toString('latin1')} ${quoted(r.rest())}`;
 };
 
-/** RFC 6742: locators as four 16-bit hex groups (NID, L64). */
+/** RFC 6742: locators as four 16-bit hex groups without leading zeros (NID, L64). */
 function locator64(b: Buffer): string {
   const groups: string[] = [];
-  for (let i = 0; i < 8; i += 2) groups.push(b.readUInt16BE(i).toString(16).padStart(4, '0'));
+  for (let i = 0; i < 8; i += 2) groups.push(b.readUInt16BE(i).toString(16));
   return groups.join(':');
 }
 
@@ -647,7 +656,7 @@ const amtrelay: Printer = (r) => {
   else if (relayType === 1) relay = ipv4(r.bytes(4));
   else if (relayType === 2) relay = ipv6(r.bytes(16));
   else if (relayType === 3) relay = r.nameText();
-  else relay = split(hex(r.rest()));
+  else throw new BadRdata('unknown AMTRELAY relay type');
   return `${prec} ${d} ${relayType} ${relay}`;
 };
 
@@ -685,8 +694,9 @@ const a6: Printer = (r) => {
   const addr = Buffer.alloc(16);
   r.bytes(octets).copy(addr, 16 - octets);
   // Bits covered by the prefix are not part of the suffix.
-  if (plen % 8 !== 0) addr[16 - octets] &= 0xff >> plen % 8;
-  const suffix = ipv6(addr);
+  if (plen % 8 !== 0) addr[16 - octets] &= 0xff >> (plen % 8);
+  // With a 128-bit prefix the suffix is empty and BIND prints nothing between the spaces.
+  const suffix = plen === 128 ? '' : ipv6(addr);
   return plen > 0 ? `${plen} ${suffix} ${r.nameText()}` : `${plen} ${suffix}`;
 };
 
@@ -708,13 +718,28 @@ const SVC_KEYS = ['mandatory', 'alpn', 'no-default-alpn', 'port', 'ipv4hint', 'e
 
 const svcKey = (k: number): string => SVC_KEYS[k] ?? `key${k}`;
 
+/** Keys whose value may not be empty: mandatory, alpn, port, ipv4hint, ipv6hint, dohpath. */
+const NON_EMPTY_SVC_KEYS = new Set([0, 1, 3, 4, 6, 7]);
+
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+/** RFC 9461 §5: a relative URI template (leading '/') in UTF-8 containing "{?dns}". */
+function validDohpath(v: Buffer): boolean {
+  try {
+    return v.length >= 7 && v[0] === 0x2f && utf8.decode(v).includes('{?dns}');
+  } catch {
+    return false;
+  }
+}
+
 /** An alpn-id inside the quoted alpn list: ',' and '\' are escaped once for the list and once
  * more for the quoted string (RFC 9460 App. A.1), so they print as \\, and \\\\. */
 function alpnId(b: Buffer): string {
   let s = '';
   for (const c of b) {
     if (c < 0x21 || c >= 0x7f) s += ddd(c);
-    else if (c === 0x2c || c === 0x5c) s += `\\\\${String.fromCharCode(c)}`;
+    else if (c === 0x2c) s += '\\\\,';
+    else if (c === 0x5c) s += '\\\\\\\\';
     else if (c === 0x22) s += '\\"';
     else s += String.fromCharCode(c);
   }
@@ -758,6 +783,9 @@ function svcValue(key: number, v: Buffer): string {
       return base64(v);
     case 6:
       return list(16, ipv6);
+    case 7:
+      if (!validDohpath(v)) throw new BadRdata('bad dohpath');
+      return quoted(v);
     default:
       return quoted(v);
   }
@@ -783,11 +811,20 @@ const svcb: Printer = (r) => {
       mandatory = [];
       for (let i = 0; i + 1 < v.length; i += 2) mandatory.push(v.readUInt16BE(i));
     }
-    out.push(v.length === 0 && key !== 1 && key !== 0 ? svcKey(key) : `${svcKey(key)}=${svcValue(key, v)}`);
+    if (v.length > 0) out.push(`${svcKey(key)}=${svcValue(key, v)}`);
+    else if (NON_EMPTY_SVC_KEYS.has(key)) throw new BadRdata(`empty value for ${svcKey(key)}`);
+    else out.push(svcKey(key));
   }
   // RFC 9460 §8: every key listed in mandatory must be present.
   for (const k of mandatory) if (!seen.has(k)) throw new BadRdata('mandatory key missing');
   return out.join(' ');
+};
+
+/** draft-ietf-dnsop-generalized-notify: RR type, scheme (1 = NOTIFY), port, target. */
+const dsync: Printer = (r) => {
+  const rrtype = typeToText(r.u16());
+  const scheme = r.u8();
+  return `${rrtype} ${scheme === 1 ? 'NOTIFY' : scheme} ${r.u16()} ${r.nameText()}`;
 };
 
 /** RFC 2230: preference and name, like MX. */
@@ -831,7 +868,7 @@ const sink: Printer = (r) => {
 const doa: Printer = (r) => {
   const head = `${r.u32()} ${r.u32()} ${r.u8()} ${quoted(r.string())}`;
   const data = r.rest();
-  return `${head} ${data.length ? split(base64(data)) : '-'}`;
+  return `${head} ${data.length ? base64(data) : '-'}`;
 };
 
 const PRINTERS = new Map<number, Printer>([
@@ -857,7 +894,7 @@ const PRINTERS = new Map<number, Printer>([
   [TYPE.RT, prefName],
   [TYPE.NSAP, nsap],
   [TYPE['NSAP-PTR'], name1],
-  [TYPE.SIG, rrsig],
+  [TYPE.SIG, sig],
   [TYPE.KEY, keyPrinter(TYPE.KEY)],
   [TYPE.PX, px],
   [TYPE.GPOS, gpos],
@@ -897,6 +934,7 @@ const PRINTERS = new Map<number, Printer>([
   [TYPE.ZONEMD, zonemd],
   [TYPE.SVCB, svcb],
   [TYPE.HTTPS, svcb],
+  [TYPE.DSYNC, dsync],
   [TYPE.SPF, strings],
   [TYPE.NID, nid],
   [TYPE.L32, l32],
@@ -931,7 +969,7 @@ export function hasPresentation(type: number): boolean {
  */
 export function rdataToText(type: number, rdata: Buffer): string {
   const printer = PRINTERS.get(type);
-  if (!printer || rdata.length === 0) return genericRdataText(rdata);
+  if (!printer) return genericRdataText(rdata);
   try {
     const r = new Reader(rdata);
     const text = printer(r);

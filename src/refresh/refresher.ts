@@ -64,9 +64,13 @@ export class Refresher {
         const started = Date.now();
         const got = await axfr(primary, apex, zone);
         for (const d of got.dropped.slice(0, 20)) {
-          log.warn({ owner: d.owner, type: d.type, primary: peer }, 'dropped out-of-zone record from transfer');
+          log.warn(
+            { owner: d.owner, type: d.type, primary: peer },
+            'dropped out-of-zone record from transfer',
+          );
         }
-        if (got.dropped.length > 20) log.warn({ count: got.dropped.length }, 'more out-of-zone records dropped');
+        if (got.dropped.length > 20)
+          log.warn({ count: got.dropped.length }, 'more out-of-zone records dropped');
         const applied = this.store.replaceZone(zone.name, got.rrs, {
           serial: got.serial,
           primary: peer,
@@ -95,7 +99,10 @@ export class Refresher {
       } catch (e) {
         const error = `${peer}: ${(e as Error).message}`;
         errors.push(error);
-        log.warn({ primary: peer, serial: ours, trigger, error: (e as Error).message }, 'refresh from primary failed');
+        log.warn(
+          { primary: peer, serial: ours, trigger, error: (e as Error).message },
+          'refresh from primary failed',
+        );
       }
     }
     return { result: 'failed', error: errors.join('; ') };

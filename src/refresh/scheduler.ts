@@ -24,7 +24,8 @@ export interface Timers {
 
 /** Applies the zone's configured clamps to the SOA timers, as Knot's *-min/*-max options do. */
 export function clampTimers(soa: Timers, z: ZoneConfig): Timers {
-  const clamp = (v: number, min: number, max?: number) => Math.max(min, max === undefined ? v : Math.min(v, max));
+  const clamp = (v: number, min: number, max?: number) =>
+    Math.max(min, max === undefined ? v : Math.min(v, max));
   return {
     refresh: clamp(soa.refresh, z.refreshMin, z.refreshMax),
     retry: clamp(soa.retry, z.retryMin, z.retryMax),
@@ -98,11 +99,14 @@ export class Scheduler {
 
   private expireIfDue(z: ZoneConfig, now: number): void {
     const row = this.store.zone(z.name);
-    if (!row || row.state !== 'ok' || row.expires_at === null || row.expires_at > now) return;
+    if (row?.state !== 'ok' || row.expires_at === null || row.expires_at > now) return;
     this.store.updateZone(z.name, { state: 'expired' });
     const entry = this.table.get(z.name);
     if (entry) entry.serving = false;
-    this.log.error({ zone: z.name, serial: row.serial }, 'zone expired: no successful refresh within SOA expire');
+    this.log.error(
+      { zone: z.name, serial: row.serial },
+      'zone expired: no successful refresh within SOA expire',
+    );
   }
 
   private async run(z: ZoneConfig, trigger: Trigger): Promise<CheckOutcome> {

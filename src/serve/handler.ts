@@ -6,7 +6,7 @@ import { RCODE } from '../dns/message.js';
 import { CLASS, TYPE } from '../dns/types.js';
 import type { Logger } from '../log.js';
 import { lookup } from './lookup.js';
-import { type Query, parseQuery } from './query.js';
+import { parseQuery, type Query } from './query.js';
 import { encodeResponse, type ResponseSpec } from './response.js';
 import type { ZoneTable } from './zone-table.js';
 

@@ -6,8 +6,9 @@
  * Names are handled as nameKey()s (root-first length-prefixed labels): the key of an ancestor is a
  * prefix of the key of its descendant, so walking down from the apex is slicing one buffer.
  */
-import { fromLabels, labels, nameKey, readName, stripLabels } from '../dns/name.js';
+
 import { RCODE } from '../dns/message.js';
+import { fromLabels, labels, nameKey, readName, stripLabels } from '../dns/name.js';
 import { parseSoa } from '../dns/soa.js';
 import { TYPE } from '../dns/types.js';
 import type { StoredRRset, ZoneReader } from '../store/zone-store.js';
@@ -64,7 +65,7 @@ export function lookup(zones: ZoneFinder, qname: Buffer, qtype: number, opts: Lo
     if (seen.has(id)) break; // CNAME loop
     seen.add(id);
     last = zone;
-    const step = answerInZone(zone, name, key, qtype, res, opts, hop === 0);
+    const step = answerInZone(zone, name, key, qtype, res, hop === 0);
     if (!step) break;
     name = step.next;
   }
@@ -115,7 +116,6 @@ function answerInZone(
   key: Buffer,
   qtype: number,
   res: LookupResult,
-  opts: LookupOptions,
   first: boolean,
 ): Step {
   const { reader } = zone;
@@ -129,7 +129,7 @@ function answerInZone(
     const akey = key.subarray(0, len);
     const node = reader.node(akey);
     if (node.size === 0) {
-      if (!reader.hasChildren(akey)) return wildcardOrNxdomain(zone, name, key, encloser, qtype, res, opts);
+      if (!reader.hasChildren(akey)) return wildcardOrNxdomain(zone, name, key, encloser, qtype, res);
       encloser = len;
       continue;
     }
@@ -145,14 +145,14 @@ function answerInZone(
     const ns = node.get(TYPE.NS);
     // At a cut the parent answers only DS (RFC 4035 §3.1.4.1); everything else is referred.
     if (ns && key.length !== apexKey.length && qtype !== TYPE.DS) return referral(zone, name, ns, res, first);
-    return answerNode(zone, name, node, qtype, res, opts);
+    return answerNode(zone, name, node, qtype, res);
   }
   if (key.length === apexKey.length || reader.hasChildren(key)) {
     // An empty non-terminal exists (RFC 4592 §2.2.2): NODATA, not NXDOMAIN.
     addNegative(zone, res, qtype);
     return undefined;
   }
-  return wildcardOrNxdomain(zone, name, key, encloser, qtype, res, opts);
+  return wildcardOrNxdomain(zone, name, key, encloser, qtype, res);
 }
 
 /** RFC 4592 §3.3.1: the source of synthesis is `*.<closest encloser>`. */
@@ -163,11 +163,10 @@ function wildcardOrNxdomain(
   encloser: number,
   qtype: number,
   res: LookupResult,
-  opts: LookupOptions,
 ): Step {
   const wkey = Buffer.concat([key.subarray(0, encloser), Buffer.from([1, 0x2a])]);
   const node = zone.reader.node(wkey);
-  if (node.size > 0) return answerNode(zone, name, node, qtype, res, opts);
+  if (node.size > 0) return answerNode(zone, name, node, qtype, res);
   res.rcode = RCODE.NXDOMAIN;
   addNegative(zone, res, qtype);
   return undefined;
@@ -180,7 +179,6 @@ function answerNode(
   node: Map<number, StoredRRset>,
   qtype: number,
   res: LookupResult,
-  opts: LookupOptions,
 ): Step {
   if (qtype === TYPE.ANY) {
     // BIND 9.18 (minimal-any no) returns every RRset; RFC 8482 minimal ANY is not its default.

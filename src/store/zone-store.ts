@@ -7,8 +7,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { nameKey, nameToText, textToName, toLower } from '../dns/name.js';
-import { parseSoa } from '../dns/soa.js';
 import { rdataToText } from '../dns/rdata.js';
+import { parseSoa } from '../dns/soa.js';
 import { typeToText } from '../dns/types.js';
 import { migrate } from './schema.js';
 
@@ -173,7 +173,9 @@ export class ZoneStore {
           `INSERT INTO change_records (change_id, op, ${cols})
            SELECT DISTINCT @changeId, 'add', ${cols} FROM temp.incoming i WHERE ${fresh}`,
         ).run({ changeId, zone });
-        removed = db.prepare(`DELETE FROM records AS r WHERE r.zone = @zone AND ${gone}`).run({ zone }).changes;
+        removed = db
+          .prepare(`DELETE FROM records AS r WHERE r.zone = @zone AND ${gone}`)
+          .run({ zone }).changes;
       }
       const added = db
         .prepare(
@@ -182,7 +184,9 @@ export class ZoneStore {
         )
         .run({ zone }).changes;
       db.exec('DELETE FROM temp.incoming');
-      const count = (db.prepare('SELECT count(*) AS n FROM records WHERE zone = ?').get(zone) as { n: number }).n;
+      const count = (
+        db.prepare('SELECT count(*) AS n FROM records WHERE zone = ?').get(zone) as { n: number }
+      ).n;
       db.prepare('UPDATE changes SET removed = ?, added = ? WHERE id = ?').run(removed, added, changeId);
       this.updateZone(zone, {
         serial: meta.serial,

@@ -7,11 +7,12 @@
  * serial, with nothing after it; an SOA anywhere else is fatal. RRs owned outside the zone are
  * dropped and counted, as BIND and NSD do, the rest of the transfer is taken.
  */
-import { CLASS, TYPE } from '../dns/types.js';
+
 import { FLAG_QR, FLAG_TC, opcodeOf, parseMessage, rcodeOf } from '../dns/message.js';
 import { equalNames, isSubdomain, nameToText, toLower } from '../dns/name.js';
-import { parseSoa } from '../dns/soa.js';
 import { rcodeText } from '../dns/rcode.js';
+import { parseSoa } from '../dns/soa.js';
+import { CLASS, TYPE } from '../dns/types.js';
 import type { ZoneRR } from '../store/zone-store.js';
 import { buildQuery } from './query.js';
 import { type Endpoint, tcpStream } from './transport.js';

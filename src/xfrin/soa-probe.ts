@@ -2,8 +2,9 @@
  * The SOA check of RFC 1034 §4.3.5: ask the primary for the zone's SOA serial. UDP first;
  * a truncated reply is retried over TCP.
  */
-import { equalNames } from '../dns/name.js';
+
 import { FLAG_AA, FLAG_QR, FLAG_TC, parseMessage, rcodeOf } from '../dns/message.js';
+import { equalNames } from '../dns/name.js';
 import { rcodeText } from '../dns/rcode.js';
 import { parseSoa } from '../dns/soa.js';
 import { TYPE } from '../dns/types.js';
@@ -16,7 +17,11 @@ export async function probeSerial(primary: Endpoint, zone: Buffer, timeoutMs: nu
   let reply = await udpExchange(primary, msg, timeoutMs);
   if (reply.length >= 4 && reply.readUInt16BE(2) & FLAG_TC) {
     let got: Buffer | undefined;
-    await tcpStream(primary, msg, (m) => ((got = Buffer.from(m)), true), {
+    const keep = (m: Buffer) => {
+      got = Buffer.from(m);
+      return true;
+    };
+    await tcpStream(primary, msg, keep, {
       connectMs: timeoutMs,
       idleMs: timeoutMs,
       totalMs: timeoutMs,

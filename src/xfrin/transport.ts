@@ -69,7 +69,10 @@ export function tcpStream(
       else resolve(stats);
     };
     const connectTimer = setTimeout(
-      () => finish(new TransportError(`TCP connect to ${endpointText(to)} timed out after ${limits.connectMs} ms`)),
+      () =>
+        finish(
+          new TransportError(`TCP connect to ${endpointText(to)} timed out after ${limits.connectMs} ms`),
+        ),
       limits.connectMs,
     );
     const totalTimer = setTimeout(
@@ -106,6 +109,8 @@ export function tcpStream(
       }
     });
     sock.on('error', (e) => finish(new TransportError(`TCP ${endpointText(to)}: ${e.message}`)));
-    sock.on('close', () => finish(new TransportError(`${endpointText(to)} closed the connection mid-stream`)));
+    sock.on('close', () =>
+      finish(new TransportError(`${endpointText(to)} closed the connection mid-stream`)),
+    );
   });
 }

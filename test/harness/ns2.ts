@@ -125,7 +125,11 @@ function udpPing(port: number): Promise<boolean> {
 }
 
 /** Polls until `check` is true (bounded). */
-export async function waitFor(what: string, check: () => Promise<boolean> | boolean, ms = 15_000): Promise<void> {
+export async function waitFor(
+  what: string,
+  check: () => Promise<boolean> | boolean,
+  ms = 15_000,
+): Promise<void> {
   const deadline = Date.now() + ms;
   while (Date.now() < deadline) {
     if (await check()) return;

@@ -3,7 +3,18 @@ import net from 'node:net';
 import { textToName } from '../../src/dns/name.js';
 import type { ZoneRR } from '../../src/store/zone-store.js';
 
-export const TYPES: Record<string, number> = { A: 1, NS: 2, CNAME: 5, SOA: 6, MX: 15, TXT: 16, AAAA: 28, SRV: 33, DNAME: 39, DS: 43 };
+export const TYPES: Record<string, number> = {
+  A: 1,
+  NS: 2,
+  CNAME: 5,
+  SOA: 6,
+  MX: 15,
+  TXT: 16,
+  AAAA: 28,
+  SRV: 33,
+  DNAME: 39,
+  DS: 43,
+};
 
 export const n = (s: string) => textToName(s);
 
@@ -18,7 +29,7 @@ export function aaaa(ip: string): Buffer {
   const t = tail !== undefined && tail ? tail.split(':') : [];
   const groups = [...h, ...Array(8 - h.length - t.length).fill('0'), ...t];
   const b = Buffer.alloc(16);
-  groups.forEach((g, i) => b.writeUInt16BE(parseInt(g, 16), i * 2));
+  for (const [i, g] of groups.entries()) b.writeUInt16BE(Number.parseInt(g, 16), i * 2);
   return b;
 }
 
@@ -39,7 +50,9 @@ export function mx(pref: number, host: string): Buffer {
 }
 
 export function txt(...strings: string[]): Buffer {
-  return Buffer.concat(strings.map((s) => Buffer.concat([Buffer.from([Buffer.byteLength(s)]), Buffer.from(s)])));
+  return Buffer.concat(
+    strings.map((s) => Buffer.concat([Buffer.from([Buffer.byteLength(s)]), Buffer.from(s)])),
+  );
 }
 
 export function rr(owner: string, type: keyof typeof TYPES | number, ttl: number, rdata: Buffer): ZoneRR {

@@ -12,8 +12,8 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
-import { textToType, TYPE } from '../../src/dns/types.js';
-import { buildQuery, exchange, query, summarize } from '../harness/client.js';
+import { TYPE, textToType } from '../../src/dns/types.js';
+import { buildQuery, query, summarize } from '../harness/client.js';
 import { digAt, type Named, startNamed } from '../harness/named.js';
 import { type Ns2, startNs2, waitFor } from '../harness/ns2.js';
 
@@ -97,7 +97,9 @@ describe('AXFR from BIND, served like BIND', () => {
         try {
           assert.deepEqual(ours, theirs);
         } catch {
-          diffs.push(`${q.name} ${q.type}\n  ns2:   ${JSON.stringify(ours)}\n  named: ${JSON.stringify(theirs)}`);
+          diffs.push(
+            `${q.name} ${q.type}\n  ns2:   ${JSON.stringify(ours)}\n  named: ${JSON.stringify(theirs)}`,
+          );
         }
       }
       assert.deepEqual(diffs, [], `${diffs.length} answers differ:\n${diffs.join('\n')}`);
@@ -126,15 +128,20 @@ describe('AXFR from BIND, served like BIND', () => {
   it('has one row per RR in the records table, with dig-style rdata', () => {
     const db = new Database(ns2.database, { readonly: true });
     try {
-      const rows = db
-        .prepare('SELECT name, type, rdata FROM records WHERE zone = ?')
-        .all(ZONE) as { name: string; type: string; rdata: string }[];
+      const rows = db.prepare('SELECT name, type, rdata FROM records WHERE zone = ?').all(ZONE) as {
+        name: string;
+        type: string;
+        rdata: string;
+      }[];
       assert.equal(rows.length, axfr.length);
       const ours = rows.map((r) => `${r.name}. ${r.type} ${r.rdata}`.replace(/\s+/g, ' ')).sort();
       const theirs = axfr.map((r) => `${r.owner} ${r.type} ${r.rdata}`.replace(/\s+/g, ' ')).sort();
       assert.deepEqual(ours, theirs);
       const zone = db.prepare('SELECT serial, state, primary_addr FROM zones WHERE name = ?').get(ZONE);
-      assert.deepEqual({ ...(zone as object) }, { serial: 2024010101, state: 'ok', primary_addr: `127.0.0.1#${named.port}` });
+      assert.deepEqual(
+        { ...(zone as object) },
+        { serial: 2024010101, state: 'ok', primary_addr: `127.0.0.1#${named.port}` },
+      );
     } finally {
       db.close();
     }

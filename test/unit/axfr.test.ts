@@ -2,9 +2,9 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { FLAG_AA, FLAG_QR } from '../../src/dns/message.js';
 import { MessageWriter } from '../../src/dns/writer.js';
+import type { ZoneRR } from '../../src/store/zone-store.js';
 import { AxfrReader, XfrError } from '../../src/xfrin/axfr.js';
 import { a, n, rr, soa } from '../harness/records.js';
-import type { ZoneRR } from '../../src/store/zone-store.js';
 
 const ZONE = n('example.test');
 const ID = 4242;
@@ -33,7 +33,10 @@ describe('AXFR reader (RFC 5936)', () => {
   it('collects a multi-message transfer ending at the closing SOA', () => {
     const r = new AxfrReader(ZONE, ID, 100);
     assert.equal(r.push(message([SOA1, www]), true), false);
-    assert.equal(r.push(message([rr('x.example.test', 'A', 60, a('192.0.2.2'))], { question: false }), false), false);
+    assert.equal(
+      r.push(message([rr('x.example.test', 'A', 60, a('192.0.2.2'))], { question: false }), false),
+      false,
+    );
     assert.equal(r.push(message([SOA1], { question: false }), false), true);
     assert.equal(r.zoneSerial, 7);
     assert.equal(r.rrs.length, 3);
@@ -66,12 +69,22 @@ describe('AXFR reader (RFC 5936)', () => {
           true,
         ),
     ],
-    ['records after the closing SOA', () => new AxfrReader(ZONE, ID, 100).push(message([SOA1, SOA1, www]), true)],
+    [
+      'records after the closing SOA',
+      () => new AxfrReader(ZONE, ID, 100).push(message([SOA1, SOA1, www]), true),
+    ],
     ['too many records', () => new AxfrReader(ZONE, ID, 1).push(message([SOA1, www, SOA1]), true)],
-    ['first message without question', () => new AxfrReader(ZONE, ID, 100).push(message([SOA1], { question: false }), true)],
+    [
+      'first message without question',
+      () => new AxfrReader(ZONE, ID, 100).push(message([SOA1], { question: false }), true),
+    ],
     ['garbage', () => new AxfrReader(ZONE, ID, 100).push(Buffer.from('not a dns message at all'), true)],
   ];
   for (const [what, fn] of bad) {
-    it(`rejects: ${what}`, () => assert.throws(fn, (e: Error) => e instanceof XfrError || e.name === 'WireError' || e.constructor.name === 'WireError'));
+    it(`rejects: ${what}`, () =>
+      assert.throws(
+        fn,
+        (e: Error) => e instanceof XfrError || e.name === 'WireError' || e.constructor.name === 'WireError',
+      ));
   }
 });

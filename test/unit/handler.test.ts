@@ -40,7 +40,10 @@ const opt = (udpPayloadSize: number, extra: object = {}) =>
 
 describe('query handling', () => {
   it('answers with AA, RA clear, the question echoed in its case', () => {
-    const { raw, msg } = ask({ flags: packet.RECURSION_DESIRED, questions: [{ name: 'WWW.example.TEST', type: 'A' }] });
+    const { raw, msg } = ask({
+      flags: packet.RECURSION_DESIRED,
+      questions: [{ name: 'WWW.example.TEST', type: 'A' }],
+    });
     assert.equal(rcode(raw), 0);
     assert.ok(raw.readUInt16BE(2) & AA);
     assert.equal(raw.readUInt16BE(2) & 0x0080, 0, 'RA must be clear');
@@ -80,7 +83,11 @@ describe('query handling', () => {
   });
 
   it('drops responses and runts', () => {
-    const msg = packet.encode({ type: 'response', id: 9, questions: [{ name: 'example.test', type: 'SOA' }] });
+    const msg = packet.encode({
+      type: 'response',
+      id: 9,
+      questions: [{ name: 'example.test', type: 'SOA' }],
+    });
     assert.equal(handler.handle(msg, 'udp'), undefined);
     assert.equal(handler.handle(Buffer.alloc(5), 'udp'), undefined);
   });
@@ -90,7 +97,10 @@ describe('query handling', () => {
       questions: [{ name: 'www.example.test', type: 'A' }],
       additionals: [opt(4096, { flags: packet.DNSSEC_OK })],
     });
-    const o = msg.additionals!.find((a) => a.type === 'OPT') as unknown as { udpPayloadSize: number; flags: number };
+    const o = msg.additionals!.find((a) => a.type === 'OPT') as unknown as {
+      udpPayloadSize: number;
+      flags: number;
+    };
     assert.equal(o.udpPayloadSize, 1232);
     assert.ok(o.flags & packet.DNSSEC_OK);
     const plain = ask({ questions: [{ name: 'www.example.test', type: 'A' }] });
@@ -116,7 +126,10 @@ describe('query handling', () => {
   });
 
   it('compresses names: an A answer is small', () => {
-    const { raw } = ask({ flags: packet.RECURSION_DESIRED, questions: [{ name: 'www.example.test', type: 'A' }] });
+    const { raw } = ask({
+      flags: packet.RECURSION_DESIRED,
+      questions: [{ name: 'www.example.test', type: 'A' }],
+    });
     // header 12 + question 22 + 2 × (pointer 2 + 10 + 4)
     assert.equal(raw.length, 12 + 22 + 2 * 16);
   });

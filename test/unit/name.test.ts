@@ -26,7 +26,11 @@ describe('names', () => {
   });
 
   it('follows compression pointers and rejects forward pointers and loops', () => {
-    const msg = Buffer.concat([Buffer.alloc(12), textToName('example.test'), Buffer.from([3, 0x77, 0x77, 0x77, 0xc0, 12])]);
+    const msg = Buffer.concat([
+      Buffer.alloc(12),
+      textToName('example.test'),
+      Buffer.from([3, 0x77, 0x77, 0x77, 0xc0, 12]),
+    ]);
     const r = readName(msg, 26);
     assert.equal(nameToText(r.name), 'www.example.test.');
     assert.equal(r.end, 32);
@@ -37,7 +41,10 @@ describe('names', () => {
   });
 
   it('rejects names over 255 octets and truncated labels', () => {
-    const long = Buffer.concat([...Array(5).fill(Buffer.concat([Buffer.from([63]), Buffer.alloc(63, 0x61)])), Buffer.from([0])]);
+    const long = Buffer.concat([
+      ...Array(5).fill(Buffer.concat([Buffer.from([63]), Buffer.alloc(63, 0x61)])),
+      Buffer.from([0]),
+    ]);
     assert.throws(() => readName(long, 0), /255/);
     assert.throws(() => readName(Buffer.from([5, 0x61]), 0), WireError);
   });

@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
 import Database from 'better-sqlite3';
-import { ZoneStore, type ZoneRR } from '../../src/store/zone-store.js';
+import { type ZoneRR, ZoneStore } from '../../src/store/zone-store.js';
 import { a, exampleZone, rr } from '../harness/records.js';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ns2-store-'));
@@ -28,8 +28,12 @@ describe('zone store', () => {
     const s = new ZoneStore(file);
     s.replaceZone('example.test', exampleZone(1), { serial: 1, primary: 'p', now: 1 });
     const reader = new Database(file, { readonly: true });
-    const count = () => (reader.prepare("SELECT count(*) AS n FROM records WHERE zone = 'example.test'").get() as { n: number }).n;
-    const serial = () => (reader.prepare("SELECT serial FROM zones WHERE name = 'example.test'").get() as { serial: number }).serial;
+    const count = () =>
+      (reader.prepare("SELECT count(*) AS n FROM records WHERE zone = 'example.test'").get() as { n: number })
+        .n;
+    const serial = () =>
+      (reader.prepare("SELECT serial FROM zones WHERE name = 'example.test'").get() as { serial: number })
+        .serial;
     const before = count();
     const seen: [number, number][] = [];
     function* v2(): Generator<ZoneRR> {
@@ -42,7 +46,10 @@ describe('zone store', () => {
       seen.push([count(), serial()]);
     }
     s.replaceZone('example.test', v2(), { serial: 2, primary: 'p', now: 2 });
-    assert.deepEqual(seen, [[before, 1], [before, 1]]);
+    assert.deepEqual(seen, [
+      [before, 1],
+      [before, 1],
+    ]);
     assert.equal(count(), before + 2000);
     assert.equal(serial(), 2);
     reader.close();
@@ -57,7 +64,10 @@ describe('zone store', () => {
       yield* exampleZone(2).slice(0, 3);
       throw new Error('stream broke');
     }
-    assert.throws(() => s.replaceZone('example.test', broken(), { serial: 2, primary: 'p', now: 2 }), /stream broke/);
+    assert.throws(
+      () => s.replaceZone('example.test', broken(), { serial: 2, primary: 'p', now: 2 }),
+      /stream broke/,
+    );
     assert.equal(s.zone('example.test')!.serial, 1);
     assert.equal(s.zone('example.test')!.records, n0);
     s.close();
@@ -82,7 +92,9 @@ describe('zone store', () => {
     ]);
     assert.equal(res.added, 2);
     assert.equal(res.removed, 3);
-    const change = s.db.prepare('SELECT serial_from, serial_to, kind FROM changes WHERE id = ?').get(res.changeId);
+    const change = s.db
+      .prepare('SELECT serial_from, serial_to, kind FROM changes WHERE id = ?')
+      .get(res.changeId);
     assert.deepEqual({ ...(change as object) }, { serial_from: 1, serial_to: 2, kind: 'axfr' });
     s.close();
   });
