@@ -563,10 +563,11 @@ const tlsa: Printer = (r) => {
   return `${head} ${split(hex(data))}`;
 };
 
-const openpgpkey: Printer = (r) => {
-  const key = r.rest();
-  if (key.length === 0) throw new BadRdata('empty key');
-  return split(base64(key));
+/** Opaque base64 data: OPENPGPKEY (RFC 7929 §2.3), DHCID (RFC 4701 §3.3), HHIT, BRID (RFC 9886). */
+const base64Data: Printer = (r) => {
+  const data = r.rest();
+  if (data.length === 0) throw new BadRdata('empty data');
+  return split(base64(data));
 };
 
 /** RFC 8976 §2.2: serial, scheme, hash algorithm, digest (BIND requires ≥ 12 octets). */
@@ -618,13 +619,6 @@ function locator64(b: Buffer): string {
 
 const nid: Printer = (r) => `${r.u16()} ${locator64(r.bytes(8))}`;
 const l32: Printer = (r) => `${r.u16()} ${ipv4(r.bytes(4))}`;
-
-/** RFC 4701 §3.3: base64 identifier. */
-const dhcid: Printer = (r) => {
-  const data = r.rest();
-  if (data.length === 0) throw new BadRdata('empty DHCID');
-  return split(base64(data));
-};
 
 /** RFC 4025 §3: precedence, gateway type, algorithm, gateway, optional base64 key. */
 const ipseckey: Printer = (r) => {
@@ -918,7 +912,7 @@ const PRINTERS = new Map<number, Printer>([
   [TYPE.RRSIG, rrsig],
   [TYPE.NSEC, nsec],
   [TYPE.DNSKEY, keyPrinter(TYPE.DNSKEY)],
-  [TYPE.DHCID, dhcid],
+  [TYPE.DHCID, base64Data],
   [TYPE.NSEC3, nsec3],
   [TYPE.NSEC3PARAM, nsec3param],
   [TYPE.TLSA, tlsa],
@@ -929,12 +923,14 @@ const PRINTERS = new Map<number, Printer>([
   [TYPE.TALINK, name2],
   [TYPE.CDS, ds],
   [TYPE.CDNSKEY, keyPrinter(TYPE.CDNSKEY)],
-  [TYPE.OPENPGPKEY, openpgpkey],
+  [TYPE.OPENPGPKEY, base64Data],
   [TYPE.CSYNC, csync],
   [TYPE.ZONEMD, zonemd],
   [TYPE.SVCB, svcb],
   [TYPE.HTTPS, svcb],
   [TYPE.DSYNC, dsync],
+  [TYPE.HHIT, base64Data],
+  [TYPE.BRID, base64Data],
   [TYPE.SPF, strings],
   [TYPE.NID, nid],
   [TYPE.L32, l32],

@@ -14,9 +14,19 @@ const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..')
 const CLI = path.join(ROOT, 'src/cli.ts');
 
 const live = new Set<ChildProcess>();
-process.on('exit', () => {
+const killAll = () => {
   for (const c of live) if (c.exitCode === null) c.kill('SIGKILL');
-});
+};
+process.on('exit', killAll);
+// A signal skips 'exit': clean up, then die of the same signal.
+for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+  const onSignal = () => {
+    killAll();
+    process.removeListener(sig, onSignal);
+    process.kill(process.pid, sig);
+  };
+  process.on(sig, onSignal);
+}
 
 export interface Ns2 {
   port: number;
