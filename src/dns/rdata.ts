@@ -687,8 +687,8 @@ const a6: Printer = (r) => {
   const octets = 16 - Math.floor(plen / 8);
   const addr = Buffer.alloc(16);
   r.bytes(octets).copy(addr, 16 - octets);
-  // Bits covered by the prefix are not part of the suffix.
-  if (plen % 8 !== 0) addr[16 - octets] &= 0xff >> (plen % 8);
+  // Bits covered by the prefix must be zero in the suffix.
+  if (octets > 0 && addr[16 - octets] & ~(0xff >> plen % 8) & 0xff) throw new BadRdata('A6 pad bits set');
   // With a 128-bit prefix the suffix is empty and BIND prints nothing between the spaces.
   const suffix = plen === 128 ? '' : ipv6(addr);
   return plen > 0 ? `${plen} ${suffix} ${r.nameText()}` : `${plen} ${suffix}`;

@@ -20,6 +20,11 @@ export type CheckOutcome =
   | { result: 'uptodate'; serial: number; primary: string }
   | { result: 'failed'; error: string };
 
+export interface CheckOptions {
+  /** Transfer the whole zone by AXFR even when the serial is unchanged (`ns2 retransfer`). */
+  forceAxfr?: boolean;
+}
+
 const PROBE_TIMEOUT_MS = 3000;
 
 export class Refresher {
@@ -33,10 +38,10 @@ export class Refresher {
   ) {}
 
   /** Runs a check, or joins the one already running for this zone (never two at once). */
-  check(zone: ZoneConfig, trigger: Trigger): Promise<CheckOutcome> {
+  check(zone: ZoneConfig, trigger: Trigger, opts: CheckOptions = {}): Promise<CheckOutcome> {
     const running = this.running.get(zone.name);
     if (running) return running;
-    const p = this.run(zone, trigger)
+    const p = this.run(zone, trigger, opts)
       .catch((e): CheckOutcome => {
         this.log.error({ zone: zone.name, err: e }, 'refresh failed unexpectedly');
         return { result: 'failed', error: (e as Error).message };
@@ -46,7 +51,7 @@ export class Refresher {
     return p;
   }
 
-  private async run(zone: ZoneConfig, trigger: Trigger): Promise<CheckOutcome> {
+  private async run(zone: ZoneConfig, trigger: Trigger, opts: CheckOptions): Promise<CheckOutcome> {
     const apex = textToName(zone.name);
     const log = this.log.child({ zone: zone.name });
     const errors: string[] = [];
@@ -56,7 +61,7 @@ export class Refresher {
       const ours = this.store.zone(zone.name)?.serial ?? null;
       try {
         const theirs = await probeSerial(primary, apex, PROBE_TIMEOUT_MS);
-        if (ours !== null && !isNewer(theirs, ours)) {
+        if (ours !== null && !opts.forceAxfr && !isNewer(theirs, ours)) {
           this.store.updateZone(zone.name, { last_refresh: this.now() });
           log.debug({ serial: ours, primary_serial: theirs, primary: peer, trigger }, 'zone is up to date');
           return { result: 'uptodate', serial: ours, primary: peer };

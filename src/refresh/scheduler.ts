@@ -14,7 +14,7 @@ import type { ZoneConfig } from '../config.js';
 import type { Logger } from '../log.js';
 import type { ZoneTable } from '../serve/zone-table.js';
 import type { ZoneStore } from '../store/zone-store.js';
-import type { CheckOutcome, Refresher, Trigger } from './refresher.js';
+import type { CheckOptions, CheckOutcome, Refresher, Trigger } from './refresher.js';
 
 export interface Timers {
   refresh: number;
@@ -77,11 +77,11 @@ export class Scheduler {
     this.task = undefined;
   }
 
-  /** Makes a zone due now (NOTIFY, operator request). */
-  poke(name: string, trigger: Trigger): Promise<CheckOutcome> | undefined {
+  /** Checks a zone now (NOTIFY, operator request); `forceAxfr` transfers even when up to date. */
+  poke(name: string, trigger: Trigger, opts: CheckOptions = {}): Promise<CheckOutcome> | undefined {
     const z = this.zones.find((x) => x.name === name);
     if (!z) return undefined;
-    return this.run(z, trigger);
+    return this.run(z, trigger, opts);
   }
 
   tick(trigger: Trigger): void {
@@ -109,10 +109,10 @@ export class Scheduler {
     );
   }
 
-  private async run(z: ZoneConfig, trigger: Trigger): Promise<CheckOutcome> {
+  private async run(z: ZoneConfig, trigger: Trigger, opts: CheckOptions = {}): Promise<CheckOutcome> {
     this.active++;
     try {
-      const outcome = await this.refresher.check(z, trigger);
+      const outcome = await this.refresher.check(z, trigger, opts);
       // After stop() the database is closed: the outcome is not recorded, the next start redoes it.
       if (!this.stopped) this.reschedule(z, outcome);
       return outcome;
