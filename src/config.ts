@@ -79,6 +79,8 @@ export interface ZoneConfig {
   readonly maxTransferSeconds: number;
   /** Longest silence from the primary during a transfer, seconds. */
   readonly maxIdleSeconds: number;
+  /** Applied changes kept per zone in `changes` (older ones are pruned with their RRs). */
+  readonly historyLimit: number;
 }
 
 export interface Config {
@@ -144,6 +146,7 @@ export const ZONE_DEFAULTS = deepFreeze({
   maxTransferBytes: 1_000_000_000, // bytes per transfer
   maxTransferSeconds: 3600, // seconds per transfer
   maxIdleSeconds: 60, // seconds without data from the primary
+  historyLimit: 100, // changes kept per zone
 } as const);
 
 const TIMER_PAIRS = [
@@ -261,6 +264,7 @@ const zoneFields = {
   maxTransferBytes: intRange(1).optional(),
   maxTransferSeconds: seconds.optional(),
   maxIdleSeconds: seconds.optional(),
+  historyLimit: intRange(1).optional(),
 };
 
 const zoneSchema = strictObject({
@@ -579,6 +583,7 @@ function resolveZone(zone: ParsedConfig['zones'][number], defaults: ParsedZoneFi
     maxTransferBytes: pick('maxTransferBytes'),
     maxTransferSeconds: pick('maxTransferSeconds'),
     maxIdleSeconds: pick('maxIdleSeconds'),
+    historyLimit: pick('historyLimit'),
   };
   // Leave unset maxima out rather than present-but-undefined, so deepEqual and spreads stay tidy.
   for (const [, maxKey] of TIMER_PAIRS) {

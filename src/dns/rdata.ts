@@ -469,10 +469,14 @@ const loc: Printer = (r) => {
   return `${lat} ${lon} ${altText} ${locSize(size)} ${locSize(hp)} ${locSize(vp)}`;
 };
 
-/** RFC 2535 NXT: next name and the original (window-less) type bitmap. */
+/** RFC 2535 §5.2 NXT: next name and the original (window-less) type bitmap, which BIND wants
+ * without the extension bit (type 0), at most 16 octets and without a trailing zero octet. */
 const nxt: Printer = (r) => {
   const next = r.nameText();
   const bitmap = r.rest();
+  if (bitmap.length > 0 && (bitmap[0] & 0x80 || bitmap.length > 16 || bitmap[bitmap.length - 1] === 0)) {
+    throw new BadRdata('bad NXT bitmap');
+  }
   const types: string[] = [];
   bitmap.forEach((octet, i) => {
     for (let bit = 0; bit < 8; bit++) if (octet & (0x80 >> bit)) types.push(oldTypeText(i * 8 + bit));
@@ -498,12 +502,23 @@ const ds: Printer = (r) => {
   return `${tag} ${alg} ${digestType} ${split(hex(digest))}`;
 };
 
+/** RFC 4255 §3.1; BIND checks the length of SHA-1 (1) and SHA-256 (2) fingerprints. */
 const sshfp: Printer = (r) => {
   const alg = r.u8();
   const fpType = r.u8();
   const fp = r.rest();
+  if ((fpType === 1 && fp.length !== 20) || (fpType === 2 && fp.length !== 32)) {
+    throw new BadRdata('bad fingerprint length');
+  }
   return fp.length ? `${alg} ${fpType} ${split(hex(fp))}` : `${alg} ${fpType}`;
 };
+
+/** What BIND demands of key material: present, and starting with a name for PRIVATEDNS
+ * (RFC 4034 App. A.1.1). */
+function checkKey(alg: number, key: Buffer): void {
+  if (key.length === 0) throw new BadRdata('empty key');
+  if (alg === 253) new Reader(key).name();
+}
 
 /** DNSKEY, CDNSKEY, KEY, RKEY (RFC 4034 §2.2): flags, protocol, algorithm, base64 key. */
 function keyPrinter(type: number): Printer {
@@ -512,10 +527,11 @@ function keyPrinter(type: number): Printer {
     const proto = r.u8();
     const alg = r.u8();
     const head = `${flags} ${proto} ${alg}`;
+    if (type === TYPE.RKEY && flags !== 0) throw new BadRdata('RKEY flags must be 0');
     // RFC 2535 §3.1.2: a KEY with both "no key" bits set stops after the algorithm.
     if (type === TYPE.KEY && (flags & 0xc000) === 0xc000) return head;
     const key = r.rest();
-    if (key.length === 0) throw new BadRdata('empty key');
+    checkKey(alg, key);
     return `${head} ${split(base64(key))}`;
   };
 }
@@ -548,7 +564,10 @@ const salt = (b: Buffer): string => (b.length ? hex(b) : '-');
 const nsec3: Printer = (r) => {
   const head = `${r.u8()} ${r.u8()} ${r.u16()} ${salt(r.string())}`;
   const next = r.string();
-  if (next.length === 0) throw new BadRdata('empty next hashed owner');
+  // BIND wants a non-empty hash, of SHA-1 length (20) for hash algorithm 1.
+  if (next.length === 0 || (head.startsWith('1 ') && next.length !== 20)) {
+    throw new BadRdata('bad next hashed owner length');
+  }
   return `${head} ${base32hex(next)}${joinTypes(typeBitmap(r.rest(), true))}`;
 };
 
@@ -570,11 +589,18 @@ const base64Data: Printer = (r) => {
   return split(base64(data));
 };
 
-/** RFC 8976 §2.2: serial, scheme, hash algorithm, digest (BIND requires ≥ 12 octets). */
+/** RFC 8976 §2.2: serial, scheme, hash algorithm, digest. BIND wants 48 octets for SHA-384 (1),
+ * 64 for SHA-512 (2), and at least 12 otherwise (§2.2.4). */
 const zonemd: Printer = (r) => {
-  const head = `${r.u32()} ${r.u8()} ${r.u8()}`;
+  const serial = r.u32();
+  const scheme = r.u8();
+  const alg = r.u8();
+  const head = `${serial} ${scheme} ${alg}`;
   const digest = r.rest();
-  if (digest.length < 12) throw new BadRdata('ZONEMD digest too short');
+  const want = alg === 1 ? 48 : alg === 2 ? 64 : undefined;
+  if (want !== undefined ? digest.length !== want : digest.length < 12) {
+    throw new BadRdata('bad ZONEMD digest length');
+  }
   return `${head} ${split(hex(digest))}`;
 };
 
@@ -584,6 +610,7 @@ const cert: Printer = (r) => {
   const tag = r.u16();
   const alg = r.u8();
   const data = r.rest();
+  if (data.length === 0) throw new BadRdata('empty certificate');
   const typeText = CERT_TYPES.get(certType) ?? String(certType);
   const algText = SECALG.get(alg) ?? String(alg);
   return `${typeText} ${tag} ${algText} ${split(base64(data))}`;
@@ -620,7 +647,7 @@ function locator64(b: Buffer): string {
 const nid: Printer = (r) => `${r.u16()} ${locator64(r.bytes(8))}`;
 const l32: Printer = (r) => `${r.u16()} ${ipv4(r.bytes(4))}`;
 
-/** RFC 4025 §3: precedence, gateway type, algorithm, gateway, optional base64 key. */
+/** RFC 4025 §3: precedence, gateway type, algorithm, gateway, base64 key. */
 const ipseckey: Printer = (r) => {
   const prec = r.u8();
   const gwType = r.u8();
@@ -631,9 +658,10 @@ const ipseckey: Printer = (r) => {
   else if (gwType === 2) gw = ipv6(r.bytes(16));
   else if (gwType === 3) gw = r.nameText();
   else throw new BadRdata('unknown IPSECKEY gateway type');
+  // BIND requires key material even though RFC 4025 §2.4 allows none.
   const key = r.rest();
-  const head = `${prec} ${gwType} ${alg} ${gw}`;
-  return key.length ? `${head} ${split(base64(key))}` : head;
+  if (key.length === 0) throw new BadRdata('empty IPSECKEY key');
+  return `${prec} ${gwType} ${alg} ${gw} ${split(base64(key))}`;
 };
 
 /** RFC 7477 §2: SOA serial, flags, type bitmap. */

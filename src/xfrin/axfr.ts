@@ -8,7 +8,7 @@
  * dropped and counted, as BIND and NSD do, the rest of the transfer is taken.
  */
 
-import { FLAG_QR, FLAG_TC, opcodeOf, parseMessage, rcodeOf } from '../dns/message.js';
+import { FLAG_QR, FLAG_TC, type Message, opcodeOf, parseMessage, rcodeOf } from '../dns/message.js';
 import { equalNames, isSubdomain, nameToText, toLower } from '../dns/name.js';
 import { rcodeText } from '../dns/rcode.js';
 import { parseSoa } from '../dns/soa.js';
@@ -24,6 +24,28 @@ export class XfrError extends Error {
   ) {
     super(message);
   }
+}
+
+/**
+ * Parses one transfer response message and checks what every message of a transfer must satisfy
+ * (RFC 5936 §2.2): our ID, a QUERY response, NOERROR, no TC, and our question when one is present
+ * (it must be in the first message, §2.2.1).
+ */
+export function checkedMessage(msg: Buffer, id: number, zone: Buffer, qtype: number, first: boolean): Message {
+  const m = parseMessage(msg);
+  const h = m.header;
+  if (h.id !== id) throw new XfrError(`message ID ${h.id} does not match query ID ${id}`);
+  if (!(h.flags & FLAG_QR) || opcodeOf(h.flags) !== 0) throw new XfrError('reply is not a QUERY response');
+  const rcode = rcodeOf(h.flags);
+  if (rcode !== 0) throw new XfrError(`primary answered ${rcodeText(rcode)}`, rcode);
+  if (h.flags & FLAG_TC) throw new XfrError('TC set on a TCP transfer message');
+  if (m.questions.length > 1) throw new XfrError(`${m.questions.length} questions in a transfer message`);
+  const q = m.questions[0];
+  if (q && (!equalNames(q.name, zone) || q.type !== qtype || q.class !== CLASS.IN)) {
+    throw new XfrError('question in reply does not match the transfer query');
+  }
+  if (first && !q) throw new XfrError('first transfer message has no question (RFC 5936 §2.2.1)');
+  return m;
 }
 
 export interface AxfrResult {
@@ -60,19 +82,7 @@ export class AxfrReader {
 
   /** Takes the next message; returns true once the closing SOA has been seen. */
   push(msg: Buffer, first: boolean): boolean {
-    const m = parseMessage(msg);
-    const h = m.header;
-    if (h.id !== this.id) throw new XfrError(`message ID ${h.id} does not match query ID ${this.id}`);
-    if (!(h.flags & FLAG_QR) || opcodeOf(h.flags) !== 0) throw new XfrError('reply is not a QUERY response');
-    const rcode = rcodeOf(h.flags);
-    if (rcode !== 0) throw new XfrError(`primary answered ${rcodeText(rcode)}`, rcode);
-    if (h.flags & FLAG_TC) throw new XfrError('TC set on a TCP transfer message');
-    if (m.questions.length > 1) throw new XfrError(`${m.questions.length} questions in a transfer message`);
-    const q = m.questions[0];
-    if (q && (!equalNames(q.name, this.zone) || q.type !== TYPE.AXFR || q.class !== CLASS.IN)) {
-      throw new XfrError('question in reply does not match the AXFR query');
-    }
-    if (first && !q) throw new XfrError('first transfer message has no question (RFC 5936 §2.2.1)');
+    const m = checkedMessage(msg, this.id, this.zone, TYPE.AXFR, first);
     for (const rr of m.answer) {
       if (this.done) throw new XfrError('records after the closing SOA');
       if (rr.class !== CLASS.IN) throw new XfrError(`RR of class ${rr.class} in an IN zone transfer`);

@@ -71,6 +71,7 @@ describe('defaults', () => {
       maxTransferBytes: 1_000_000_000,
       maxTransferSeconds: 3600,
       maxIdleSeconds: 60,
+      historyLimit: 100,
     });
   });
 
