@@ -7,14 +7,19 @@
  *   ns2 status [--config FILE]       zones, serials and states from the database
  *   ns2 dump ZONE [--config FILE]    the stored zone in presentation format
  *   ns2 healthcheck [--config FILE]  exit 0 when the server answers on its first listen address
+ *   ns2 refresh ZONE [--config FILE]     SOA check now, through the daemon's control endpoint
+ *   ns2 retransfer ZONE [--config FILE]  AXFR now, through the daemon's control endpoint
+ *   ns2 history ZONE [--config FILE]     the zone's applied transfers, from the database
+ *   ns2 diff ZONE FROM TO [--config FILE] RRs removed and added between two serials
  *   ns2 demo                         a local BIND primary with a demo zone, and ns2 serving it
  */
 import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig } from './config.js';
+import { controlCommand } from './control/client.js';
 import { startDaemon } from './daemon.js';
 import { runDemo } from './demo.js';
 import { createLogger } from './log.js';
-import { dumpZone, healthcheck, status } from './operator.js';
+import { diff, dumpZone, healthcheck, history, status } from './operator.js';
 
 const USAGE = `usage: ns2 <command> [options]
   serve [--config FILE]          run the daemon (default ./config.json, or $NS2_CONFIG)
@@ -22,6 +27,10 @@ const USAGE = `usage: ns2 <command> [options]
   status [--config FILE]         zones, serials and states from the database
   dump ZONE [--config FILE]      print a stored zone in presentation format
   healthcheck [--config FILE]    exit 0 when the server answers queries
+  refresh ZONE [--config FILE]   check ZONE's serial now (via the daemon's control endpoint)
+  retransfer ZONE [--config FILE]  transfer ZONE by AXFR now (via the control endpoint)
+  history ZONE [--config FILE]   the transfers applied to ZONE
+  diff ZONE FROM TO [--config FILE]  RRs removed and added between serials FROM and TO
   demo                           run a local BIND primary and ns2 as its secondary`;
 
 function configPath(flag: string | undefined): string {
@@ -94,6 +103,25 @@ async function main(argv: string[]): Promise<number> {
       return healthcheck(load(configPath(values.config)));
     case 'demo':
       return runDemo();
+    case 'refresh':
+    case 'retransfer':
+      if (!rest[0]) {
+        process.stderr.write(`ns2 ${cmd}: missing ZONE\n`);
+        return 1;
+      }
+      return controlCommand(load(configPath(values.config)), cmd, rest[0]);
+    case 'history':
+      if (!rest[0]) {
+        process.stderr.write('ns2 history: missing ZONE\n');
+        return 1;
+      }
+      return history(load(configPath(values.config)), rest[0]);
+    case 'diff':
+      if (rest.length !== 3) {
+        process.stderr.write('ns2 diff: usage: ns2 diff ZONE FROM TO [--config FILE]\n');
+        return 1;
+      }
+      return diff(load(configPath(values.config)), rest[0], rest[1], rest[2]);
     default:
       process.stderr.write(`ns2: unknown command "${cmd}"\n${USAGE}\n`);
       return 1;

@@ -4,6 +4,7 @@
  * every zone. SIGTERM/SIGINT close the sockets, stop the timers and close the database.
  */
 import type { Config } from './config.js';
+import { type ControlServer, startControlServer } from './control/server.js';
 import { textToName } from './dns/name.js';
 import type { Logger } from './log.js';
 import { Refresher } from './refresh/refresher.js';
@@ -52,6 +53,15 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
   }
   const refresher = new Refresher(store, table, log);
   const scheduler = new Scheduler(config.zones, store, table, refresher, log);
+  // Control endpoint (config.control): `ns2 refresh` / `ns2 retransfer` reach the scheduler here.
+  let control: ControlServer | undefined;
+  if (config.control) {
+    control = await startControlServer(config.control, { store, scheduler, log }).catch(async (e) => {
+      await server.stop();
+      store.close();
+      throw e;
+    });
+  }
   scheduler.start();
   let stopped = false;
   return {
@@ -61,6 +71,7 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
     async stop() {
       if (stopped) return;
       stopped = true;
+      await control?.close();
       scheduler.stop();
       await server.stop();
       // better-sqlite3 is synchronous: no transaction can be open between two events, so the

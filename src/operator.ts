@@ -10,33 +10,55 @@ import { udpExchange } from './xfrin/transport.js';
 
 const iso = (t: number | null) => (t === null ? '-' : new Date(t * 1000).toISOString());
 
-export function status(config: Config): number {
-  const store = new ZoneStore(config.database);
-  try {
-    const rows = store.zones();
-    const lines = [
-      ['zone', 'serial', 'state', 'records', 'primary', 'last_refresh', 'next_refresh', 'expires_at'],
-    ];
-    for (const z of rows) {
-      lines.push([
-        z.name,
-        String(z.serial ?? '-'),
-        z.state,
-        String(z.records),
-        z.primary_addr ?? '-',
-        iso(z.last_refresh),
-        iso(z.next_refresh),
-        iso(z.expires_at),
-      ]);
-    }
-    const widths = lines[0].map((_, i) => Math.max(...lines.map((l) => l[i].length)));
-    for (const l of lines)
-      process.stdout.write(
+/** Columns padded to their widest cell, two spaces apart, one line each. */
+export function formatTable(lines: string[][]): string {
+  const widths = lines[0].map((_, i) => Math.max(...lines.map((l) => l[i].length)));
+  return lines
+    .map(
+      (l) =>
         `${l
           .map((c, i) => c.padEnd(widths[i]))
           .join('  ')
           .trimEnd()}\n`,
-      );
+    )
+    .join('');
+}
+
+/** The `ns2 status` table. `expires_in` is seconds from `now` (negative once past), `-` if none. */
+export function statusText(store: ZoneStore, now: number = Math.floor(Date.now() / 1000)): string {
+  const lines = [
+    [
+      'zone',
+      'serial',
+      'state',
+      'records',
+      'primary',
+      'last_refresh',
+      'next_refresh',
+      'expires_at',
+      'expires_in',
+    ],
+  ];
+  for (const z of store.zones()) {
+    lines.push([
+      z.name,
+      String(z.serial ?? '-'),
+      z.state,
+      String(z.records),
+      z.primary_addr ?? '-',
+      iso(z.last_refresh),
+      iso(z.next_refresh),
+      iso(z.expires_at),
+      z.expires_at === null ? '-' : String(z.expires_at - now),
+    ]);
+  }
+  return formatTable(lines);
+}
+
+export function status(config: Config): number {
+  const store = new ZoneStore(config.database);
+  try {
+    process.stdout.write(statusText(store));
     return 0;
   } finally {
     store.close();
@@ -82,4 +104,179 @@ export async function healthcheck(config: Config): Promise<number> {
     process.stderr.write(`unhealthy: ${(e as Error).message}\n`);
     return 1;
   }
+}
+
+// ---------------------------------------------------------------------------------------------
+// History: the `changes` and `change_records` tables.
+
+const normalise = (zone: string) => zone.toLowerCase().replace(/\.$/, '');
+
+interface ChangeRow {
+  id: number;
+  serial_from: number | null;
+  serial_to: number;
+  kind: string;
+  applied_at: number;
+  primary_addr: string | null;
+  removed: number;
+  added: number;
+}
+
+function changesOf(store: ZoneStore, zone: string): ChangeRow[] {
+  return store.db
+    .prepare(
+      `SELECT id, serial_from, serial_to, kind, applied_at, primary_addr, removed, added
+       FROM changes WHERE zone = ? ORDER BY id`,
+    )
+    .all(zone) as ChangeRow[];
+}
+
+/** The `ns2 history` table: one line per applied transfer, oldest first. */
+export function historyText(store: ZoneStore, zone: string): string {
+  const lines = [['id', 'applied_at', 'kind', 'serials', 'removed', 'added', 'primary']];
+  for (const c of changesOf(store, normalise(zone))) {
+    lines.push([
+      String(c.id),
+      iso(c.applied_at),
+      c.kind,
+      `${c.serial_from ?? '-'} → ${c.serial_to}`,
+      String(c.removed),
+      String(c.added),
+      c.primary_addr ?? '-',
+    ]);
+  }
+  return formatTable(lines);
+}
+
+export type DiffResult = { ok: true; text: string } | { ok: false; error: string };
+
+/**
+ * The changes leading from serial `from` to serial `to`, oldest first: the latest change that
+ * reached `to`, then back through the changes before it, each of which must end at the serial the
+ * next one started from, until one starts at `from`.
+ */
+function chain(changes: ChangeRow[], from: number, to: number): ChangeRow[] | string {
+  let j = changes.length - 1;
+  while (j >= 0 && changes[j].serial_to !== to) j--;
+  if (j < 0) return `no recorded change reaches serial ${to}`;
+  // FROM = TO: what re-transfers at that same serial changed, if the last change was one.
+  if (from === to && changes[j].serial_from !== from) return [];
+  const out: ChangeRow[] = [];
+  for (let k = j; k >= 0; k--) {
+    const c = changes[k];
+    out.unshift(c);
+    if (c.serial_from === from) return out;
+    if (c.serial_from === null)
+      return `serial ${from} does not come before serial ${to} in the recorded history`;
+    const prev = changes[k - 1];
+    if (!prev)
+      return `chain broken: no recorded change ends at serial ${c.serial_from} (change ${c.id} starts there)`;
+    if (prev.serial_to !== c.serial_from) {
+      return `chain broken: no recorded change from serial ${prev.serial_to} to serial ${c.serial_from} (between changes ${prev.id} and ${c.id})`;
+    }
+  }
+  return `serial ${from} does not come before serial ${to} in the recorded history`;
+}
+
+interface DiffRecord {
+  op: 'del' | 'add';
+  name: string;
+  type: string;
+  ttl: number;
+  rdata: string;
+  rtype: number;
+  nkey: Buffer;
+  rdata_wire: Buffer;
+}
+
+/**
+ * `ns2 diff`: the net RRs removed and added from serial `from` to serial `to`, as a unified diff.
+ * An RR removed and added again within the range (or added then removed) cancels out. Lines come
+ * in `ns2 dump` order (SOA first, then by owner key, type), removals before additions.
+ */
+export function diffText(store: ZoneStore, zoneArg: string, from: number, to: number): DiffResult {
+  const zone = normalise(zoneArg);
+  const path = chain(changesOf(store, zone), from, to);
+  if (typeof path === 'string') return { ok: false, error: `${zone}: ${path}` };
+  const stRecords = store.db.prepare(
+    `SELECT op, name, type, ttl, rdata, rtype, nkey, rdata_wire FROM change_records
+     WHERE change_id = ? ORDER BY rowid`,
+  );
+  const net = new Map<string, { count: number; rr: DiffRecord }>();
+  for (const c of path) {
+    for (const r of stRecords.all(c.id) as DiffRecord[]) {
+      const key = `${r.nkey.toString('hex')}/${r.rtype}/${r.ttl}/${r.rdata_wire.toString('hex')}`;
+      const entry = net.get(key) ?? { count: 0, rr: r };
+      entry.count += r.op === 'add' ? 1 : -1;
+      entry.rr = r;
+      net.set(key, entry);
+    }
+  }
+  const changed = [...net.values()]
+    .filter((e) => e.count !== 0)
+    .map((e) => ({ sign: e.count > 0 ? '+' : '-', rr: e.rr }));
+  changed.sort(
+    (x, y) =>
+      Number(x.rr.rtype !== TYPE.SOA) - Number(y.rr.rtype !== TYPE.SOA) ||
+      Buffer.compare(x.rr.nkey, y.rr.nkey) ||
+      x.rr.rtype - y.rr.rtype ||
+      (x.sign === y.sign ? 0 : x.sign === '-' ? -1 : 1) ||
+      Buffer.compare(x.rr.rdata_wire, y.rr.rdata_wire) ||
+      x.rr.ttl - y.rr.ttl,
+  );
+  let text = `--- ${zone} serial ${from}\n+++ ${zone} serial ${to}\n`;
+  for (const { sign, rr } of changed) text += `${sign}${rr.name}.\t${rr.ttl}\tIN\t${rr.type}\t${rr.rdata}\n`;
+  return { ok: true, text };
+}
+
+function withZone(
+  config: Config,
+  cmd: string,
+  zoneArg: string,
+  body: (store: ZoneStore, zone: string) => number,
+) {
+  const zone = normalise(zoneArg);
+  const store = new ZoneStore(config.database);
+  try {
+    if (!store.zone(zone)) {
+      process.stderr.write(`ns2 ${cmd}: zone "${zone}" is not in the database\n`);
+      return 1;
+    }
+    return body(store, zone);
+  } finally {
+    store.close();
+  }
+}
+
+export function history(config: Config, zoneArg: string): number {
+  return withZone(config, 'history', zoneArg, (store, zone) => {
+    process.stdout.write(historyText(store, zone));
+    return 0;
+  });
+}
+
+/** A serial as given on the command line: a decimal integer 0..2^32-1 (RFC 1982). */
+export function parseSerial(text: string): number | undefined {
+  if (!/^\d{1,10}$/.test(text)) return undefined;
+  const n = Number(text);
+  return n <= 0xffffffff ? n : undefined;
+}
+
+export function diff(config: Config, zoneArg: string, fromArg: string, toArg: string): number {
+  const from = parseSerial(fromArg);
+  const to = parseSerial(toArg);
+  if (from === undefined || to === undefined) {
+    const bad = from === undefined ? fromArg : toArg;
+    process.stderr.write(`ns2 diff: "${bad}" is not a serial (an integer 0..4294967295)\n`);
+    return 1;
+  }
+  return withZone(config, 'diff', zoneArg, (store, zone) => {
+    const r = diffText(store, zone, from, to);
+    if (!r.ok) {
+      process.stderr.write(`ns2 diff: ${r.error}\n`);
+      return 1;
+    }
+    process.stdout.write(r.text);
+    return 0;
+  });
 }

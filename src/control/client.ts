@@ -1,0 +1,126 @@
+/**
+ * `ns2 refresh ZONE` and `ns2 retransfer ZONE`: ask the running daemon, through its control
+ * endpoint (`config.control`), to check or re-transfer a zone now, and print the outcome.
+ */
+import http from 'node:http';
+import type { Config, Endpoint } from '../config.js';
+import type { CheckOutcome } from '../refresh/refresher.js';
+
+export type ControlAction = 'refresh' | 'retransfer';
+
+const CONNECT_TIMEOUT_MS = 10_000;
+
+export interface ControlReply {
+  status: number;
+  body: unknown;
+}
+
+/** Where to connect: a wildcard listen address is reached on the loopback of its family. */
+export function controlTarget(control: Endpoint): Endpoint {
+  const address =
+    control.address === '0.0.0.0' ? '127.0.0.1' : control.address === '::' ? '::1' : control.address;
+  return { address, port: control.port };
+}
+
+/**
+ * One request to the control endpoint. There is no overall timeout: a retransfer of a large zone
+ * takes as long as the transfer does. Only connecting is bounded.
+ */
+export function controlRequest(target: Endpoint, method: string, path: string): Promise<ControlReply> {
+  return new Promise((resolve, reject) => {
+    const req = http.request(
+      {
+        host: target.address,
+        port: target.port,
+        method,
+        path,
+        agent: false,
+        headers: { accept: 'application/json' },
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('error', reject);
+        res.on('end', () => {
+          const text = Buffer.concat(chunks).toString('utf8');
+          try {
+            resolve({ status: res.statusCode ?? 0, body: JSON.parse(text) });
+          } catch {
+            reject(new Error(`HTTP ${res.statusCode}: not a JSON reply`));
+          }
+        });
+      },
+    );
+    const timer = setTimeout(
+      () => req.destroy(new Error(`no connection within ${CONNECT_TIMEOUT_MS / 1000} s`)),
+      CONNECT_TIMEOUT_MS,
+    );
+    req.on('socket', (s) => s.once('connect', () => clearTimeout(timer)));
+    req.on('close', () => clearTimeout(timer));
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+/** The one human line for an outcome. */
+export function outcomeLine(zone: string, o: CheckOutcome): string {
+  switch (o.result) {
+    case 'transferred': {
+      // `kind` (ixfr | axfr) is reported by refreshers that can do IXFR.
+      const kind = (o as { kind?: unknown }).kind;
+      return `${zone}: transferred serial ${o.serial} from ${o.primary}${typeof kind === 'string' ? ` (${kind})` : ''}`;
+    }
+    case 'uptodate':
+      return `${zone}: up to date at serial ${o.serial} (${o.primary})`;
+    case 'failed':
+      return `${zone}: failed: ${o.error}`;
+  }
+}
+
+function isOutcome(v: unknown): v is CheckOutcome {
+  const r = (v as { result?: unknown } | null)?.result;
+  return r === 'transferred' || r === 'uptodate' || r === 'failed';
+}
+
+/** Runs the command; prints one line; 0 when the zone was checked or transferred, 1 otherwise. */
+export async function controlCommand(
+  config: Config,
+  action: ControlAction,
+  zoneArg: string,
+): Promise<number> {
+  const zone = zoneArg.toLowerCase().replace(/\.$/, '');
+  const fail = (text: string) => {
+    process.stderr.write(`ns2 ${action}: ${text}\n`);
+    return 1;
+  };
+  if (!config.control) {
+    return fail(
+      'no "control" endpoint in the config; add {"control": {"address": "127.0.0.1", "port": 8053}} and restart the daemon',
+    );
+  }
+  const target = controlTarget(config.control);
+  const where = `${target.address.includes(':') ? `[${target.address}]` : target.address}:${target.port}`;
+  let reply: ControlReply;
+  try {
+    reply = await controlRequest(target, 'POST', `/zones/${encodeURIComponent(zone)}/${action}`);
+  } catch (e) {
+    const err = e as NodeJS.ErrnoException;
+    return fail(
+      `cannot reach the daemon's control endpoint at ${where} (${err.code ?? err.message}); is ns2 serve running with this config?`,
+    );
+  }
+  if (reply.status === 404 && (reply.body as { error?: string } | null)?.error === 'unknown zone') {
+    return fail(`zone "${zone}" is not configured in the running daemon`);
+  }
+  if (reply.status !== 200 || !isOutcome(reply.body)) {
+    const error = (reply.body as { error?: string } | null)?.error;
+    return fail(`control endpoint at ${where} answered HTTP ${reply.status}${error ? `: ${error}` : ''}`);
+  }
+  const line = outcomeLine(zone, reply.body);
+  if (reply.body.result === 'failed') {
+    process.stderr.write(`${line}\n`);
+    return 1;
+  }
+  process.stdout.write(`${line}\n`);
+  return 0;
+}
