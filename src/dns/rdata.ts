@@ -6,7 +6,7 @@
  * in the RFC 3597 §5 generic form `\# <len> <hex>`, so the text never loses bytes.
  */
 import { nameToText, readName, WireError } from './name.js';
-import { TYPE, typeToText } from './types.js';
+import { hasMnemonic, TYPE, typeToText } from './types.js';
 
 /** RFC 1035 §3.2.1: RDLENGTH is 16 bits; BIND rejects expanded rdata longer than that. */
 const MAX_RDATA = 0xffff;
@@ -20,9 +20,11 @@ type Field = 'name' | 'string' | 'rest' | number;
 
 /**
  * Types whose rdata names may arrive compressed. RFC 3597 §4 allows compression only in the
- * RFC 1035 types (NS MD MF CNAME SOA MB MG MR PTR MINFO MX); §7 asks receivers to also decompress
- * RP AFSDB RT SIG PX NXT NAPTR SRV (RFC 2052 senders compressed SRV). BIND also accepts
- * compressed DNAME (RFC 6672 §2.5) and KX targets. Every other type is copied byte for byte.
+ * RFC 1035 types (NS MD MF CNAME SOA MB MG MR PTR MINFO MX), and asks receivers to also
+ * decompress RP AFSDB RT SIG PX NXT NAPTR SRV (RFC 2052 senders compressed SRV). DNAME
+ * (RFC 6672 §2.5) and KX must not be sent compressed but are expanded too, for senders that do
+ * it anyway: a label length octet ≥ 0xC0 cannot be anything but a pointer. Every other type is
+ * copied byte for byte, since a pointer there would be opaque data (RFC 3597 §4).
  */
 const COMPRESSIBLE = new Map<number, readonly Field[]>([
   [TYPE.NS, ['name']],
@@ -70,10 +72,10 @@ export function readRdata(msg: Buffer, off: number, len: number, type: number): 
   const layout = COMPRESSIBLE.get(type);
   if (!layout) return Buffer.from(msg.subarray(off, end));
 
+  const what = `${typeToText(type)} rdata`;
   const parts: Buffer[] = [];
   let pos = off;
   for (const field of layout) {
-    const what = `${typeToText(type)} rdata`;
     if (field === 'name') {
       const { name, end: after } = readName(msg, pos);
       if (after > end) throw new WireError(`${what}: name runs past end of rdata`);
@@ -94,9 +96,9 @@ export function readRdata(msg: Buffer, off: number, len: number, type: number): 
       pos += field;
     }
   }
-  if (pos !== end) throw new WireError(`${typeToText(type)} rdata: ${end - pos} octets left over`);
+  if (pos !== end) throw new WireError(`${what}: ${end - pos} octets left over`);
   const out = Buffer.concat(parts);
-  if (out.length > MAX_RDATA) throw new WireError(`${typeToText(type)} rdata longer than 65535 octets`);
+  if (out.length > MAX_RDATA) throw new WireError(`${what} longer than 65535 octets once expanded`);
   return out;
 }
 
@@ -335,7 +337,8 @@ const KEYDATA = 65533;
 /** Old-style type fields (SIG type covered, NXT bitmap): mnemonic if BIND knows the type,
  * otherwise the bare number (BIND's sig_24.c / nxt_30.c). */
 function oldTypeText(t: number): string {
-  return t !== 0 && (typeToText(t) !== `TYPE${t}` || t === KEYDATA) ? typeToText(t) : String(t);
+  if (t === 0 || !(hasMnemonic(t) || t === KEYDATA)) return String(t);
+  return typeToText(t);
 }
 
 // DNSSEC algorithm mnemonics (RFC 4034 App. A.1, RFC 8624) as BIND's dns_secalg_totext spells them.
@@ -484,18 +487,20 @@ const nxt: Printer = (r) => {
   return next + joinTypes(types);
 };
 
+/** Digest lengths BIND insists on: SHA-1 (RFC 4034), SHA-256 (RFC 4509), SHA-384 (RFC 6605). */
+const DS_DIGEST_LENGTH = new Map([
+  [1, 20],
+  [2, 32],
+  [4, 48],
+]);
+
 /** DS, CDS, DLV, TA (RFC 4034 §5.3): key tag, algorithm, digest type, hex digest. */
 const ds: Printer = (r) => {
   const tag = r.u16();
   const alg = r.u8();
   const digestType = r.u8();
   const digest = r.rest();
-  // BIND insists on the digest lengths of the digest types it knows.
-  const want = new Map([
-    [1, 20],
-    [2, 32],
-    [4, 48],
-  ]).get(digestType);
+  const want = DS_DIGEST_LENGTH.get(digestType);
   if ((want !== undefined && digest.length !== want) || digest.length === 0) {
     throw new BadRdata('bad digest length');
   }
@@ -537,19 +542,21 @@ function keyPrinter(type: number): Printer {
 }
 
 /** RRSIG (RFC 4034 §3.2) and SIG (RFC 2535 §4.1, type covered printed the old way). */
-const sigPrinter = (typeText: (t: number) => string): Printer => (r) => {
-  const covered = typeText(r.u16());
-  const alg = r.u8();
-  const labels = r.u8();
-  const ttl = r.u32();
-  const exp = timeText(r.u32());
-  const inc = timeText(r.u32());
-  const tag = r.u16();
-  const signer = r.nameText();
-  const sig = r.rest();
-  if (sig.length === 0) throw new BadRdata('empty signature');
-  return `${covered} ${alg} ${labels} ${ttl} ${exp} ${inc} ${tag} ${signer} ${split(base64(sig))}`;
-};
+function sigPrinter(typeText: (t: number) => string): Printer {
+  return (r) => {
+    const covered = typeText(r.u16());
+    const alg = r.u8();
+    const labels = r.u8();
+    const ttl = r.u32();
+    const exp = timeText(r.u32());
+    const inc = timeText(r.u32());
+    const tag = r.u16();
+    const signer = r.nameText();
+    const sig = r.rest();
+    if (sig.length === 0) throw new BadRdata('empty signature');
+    return `${covered} ${alg} ${labels} ${ttl} ${exp} ${inc} ${tag} ${signer} ${split(base64(sig))}`;
+  };
+}
 const rrsig = sigPrinter(typeToText);
 const sig = sigPrinter(oldTypeText);
 
@@ -560,12 +567,13 @@ const nsec: Printer = (r) => {
 
 const salt = (b: Buffer): string => (b.length ? hex(b) : '-');
 
-/** RFC 5155 §3.3. */
+/** RFC 5155 §3.3: hash algorithm, flags, iterations, salt, next hashed owner, type bitmap. */
 const nsec3: Printer = (r) => {
-  const head = `${r.u8()} ${r.u8()} ${r.u16()} ${salt(r.string())}`;
+  const hashAlg = r.u8();
+  const head = `${hashAlg} ${r.u8()} ${r.u16()} ${salt(r.string())}`;
   const next = r.string();
   // BIND wants a non-empty hash, of SHA-1 length (20) for hash algorithm 1.
-  if (next.length === 0 || (head.startsWith('1 ') && next.length !== 20)) {
+  if (next.length === 0 || (hashAlg === 1 && next.length !== 20)) {
     throw new BadRdata('bad next hashed owner length');
   }
   return `${head} ${base32hex(next)}${joinTypes(typeBitmap(r.rest(), true))}`;
@@ -716,7 +724,7 @@ const a6: Printer = (r) => {
   const addr = Buffer.alloc(16);
   r.bytes(octets).copy(addr, 16 - octets);
   // Bits covered by the prefix must be zero in the suffix.
-  if (octets > 0 && addr[16 - octets] & ~(0xff >> plen % 8) & 0xff) throw new BadRdata('A6 pad bits set');
+  if (octets > 0 && addr[16 - octets] & ~(0xff >> (plen % 8)) & 0xff) throw new BadRdata('A6 pad bits set');
   // With a 128-bit prefix the suffix is empty and BIND prints nothing between the spaces.
   const suffix = plen === 128 ? '' : ipv6(addr);
   return plen > 0 ? `${plen} ${suffix} ${r.nameText()}` : `${plen} ${suffix}`;

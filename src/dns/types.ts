@@ -110,6 +110,11 @@ export function typeToText(n: number): string {
   return TYPE_NAMES.get(n) ?? `TYPE${n}`;
 }
 
+/** True when the type has a mnemonic (BIND knows it by name). */
+export function hasMnemonic(n: number): boolean {
+  return TYPE_NAMES.has(n);
+}
+
 /** Parses a mnemonic (case-insensitive) or TYPE<n> with 0 ≤ n ≤ 65535; undefined otherwise. */
 export function textToType(s: string): number | undefined {
   const upper = s.toUpperCase();

@@ -20,6 +20,8 @@ export interface ZoneSpec {
   alsoNotify?: number[];
   /** address_match_list elements for allow-transfer, e.g. `key "xfr-key.";` (default `127.0.0.1;`). */
   allowTransfer?: string;
+  /** false: no allow-update, so the zone file can be edited and `rndc reload`ed (default true). */
+  dynamic?: boolean;
 }
 
 export interface NamedOptions {
@@ -28,6 +30,8 @@ export interface NamedOptions {
   extraOptions?: string;
   /** Extra top-level statements, typically `key "name" { algorithm ...; secret "..."; };`. */
   keys?: string;
+  /** Listen on this port (e.g. to bring a primary back where it was); default: a free one. */
+  port?: number;
 }
 
 export interface Named {
@@ -43,6 +47,13 @@ export interface Named {
   nsupdate(script: string): Promise<void>;
   /** `rndc` against this server's control channel, resolving to stdout. */
   rndc(args: string[]): Promise<string>;
+  /**
+   * Replaces a zone's master file and loads it: `rndc freeze`, write, `rndc thaw` (a plain
+   * `rndc reload` is refused for zones with allow-update; zones with `dynamic: false` get
+   * write + `rndc reload`). With ixfr-from-differences the change is journaled, so it can be
+   * served as IXFR. Resolves once named has loaded it; throws if the new text does not load.
+   */
+  replaceZone(name: string, text: string): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -57,13 +68,17 @@ const TOOL_TIMEOUT_MS = 20_000;
 const live = new Map<number, { child: ChildProcess; dir: string }>();
 let netInstalled = false;
 
+const running = (child: ChildProcess): boolean => child.exitCode === null && child.signalCode === null;
+
+/** Signals the child unless it has already exited (its PID may then belong to someone else). */
+function signal(child: ChildProcess, sig: NodeJS.Signals): void {
+  if (running(child)) child.kill(sig);
+}
+
+/** Entries stay in `live` until their directory is gone, so an exit mid-stop() still cleans up. */
 function killAllSync(): void {
-  for (const [pid, { dir }] of live) {
-    try {
-      process.kill(pid, 'SIGKILL');
-    } catch {
-      // already gone
-    }
+  for (const { child, dir } of live.values()) {
+    signal(child, 'SIGKILL');
     fs.rmSync(dir, { recursive: true, force: true });
   }
   live.clear();
@@ -182,8 +197,7 @@ function zoneStanza(z: ZoneSpec, dir: string): string {
   type primary;
   file "${path.join(dir, zoneFileName(z.name))}";
   allow-transfer { ${matchList(z.allowTransfer ?? `${HOST};`)} };
-  allow-update { ${HOST}; };
-  ixfr-from-differences yes;
+${z.dynamic === false ? '' : `  allow-update { ${HOST}; };\n`}  ixfr-from-differences yes;
   notify explicit;
 ${notify}};
 `;
@@ -219,11 +233,27 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 // ---------------------------------------------------------------------------------------------
 // Start / stop
 
-/** Writes config and zone files into a fresh temp dir, starts named and waits until every zone answers. */
+/** A port picked by freePort() was taken by someone else before named bound it. */
+class PortInUse extends Error {}
+
+/**
+ * Writes config and zone files into a fresh temp dir, starts named and waits until every zone
+ * answers. Retries with new ports when a port was grabbed in between (freePort cannot reserve).
+ */
 export async function startNamed(opts: NamedOptions): Promise<Named> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startOnce(opts);
+    } catch (err) {
+      if (!(err instanceof PortInUse) || attempt === 3 || opts.port !== undefined) throw err;
+    }
+  }
+}
+
+async function startOnce(opts: NamedOptions): Promise<Named> {
   installSafetyNet();
   const dir = await fs.promises.mkdtemp(path.join(os.tmpdir(), 'ns2-named-'));
-  const port = await freePort();
+  const port = opts.port ?? (await freePort());
   const rndcPort = await freePort();
   const keyFile = path.join(dir, 'rndc.key');
   const confFile = path.join(dir, 'named.conf');
@@ -267,24 +297,14 @@ export async function startNamed(opts: NamedOptions): Promise<Named> {
   let stopped: Promise<void> | undefined;
   const stop = (): Promise<void> => {
     stopped ??= (async () => {
-      if (child.exitCode === null && child.signalCode === null) {
-        try {
-          process.kill(pid, 'SIGTERM');
-        } catch {
-          // already gone
-        }
-        const timer = setTimeout(() => {
-          try {
-            process.kill(pid, 'SIGKILL');
-          } catch {
-            // already gone
-          }
-        }, KILL_AFTER_MS);
+      if (running(child)) {
+        signal(child, 'SIGTERM');
+        const timer = setTimeout(() => signal(child, 'SIGKILL'), KILL_AFTER_MS);
         await exited;
         clearTimeout(timer);
       }
+      fs.rmSync(dir, { recursive: true, force: true });
       live.delete(pid);
-      await fs.promises.rm(dir, { recursive: true, force: true });
     })();
     return stopped;
   };
@@ -304,6 +324,29 @@ export async function startNamed(opts: NamedOptions): Promise<Named> {
     dig: (args) => digAt(port, args),
     rndc,
     stop,
+    async replaceZone(name: string, text: string): Promise<void> {
+      const loaded = new RegExp(`zone ${name.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}/IN: loaded serial`, 'g');
+      const count = () => log().match(loaded)?.length ?? 0;
+      const before = count();
+      const logBefore = log().length;
+      const file = path.join(dir, zoneFileName(name));
+      if (opts.zones.find((z) => z.name === name)?.dynamic === false) {
+        fs.writeFileSync(file, text);
+        await rndc(['reload', name]);
+      } else {
+        await rndc(['freeze', name]);
+        fs.writeFileSync(file, text);
+        await rndc(['thaw', name]);
+      }
+      const deadline = Date.now() + READY_TIMEOUT_MS;
+      while (count() === before) {
+        const fresh = log().slice(logBefore);
+        if (/not loaded due to errors/.test(fresh) || Date.now() > deadline) {
+          throw new Error(`zone ${name} did not load\n--- named.log (tail) ---\n${tail(fresh)}`);
+        }
+        await sleep(20);
+      }
+    },
     async nsupdate(script: string): Promise<void> {
       const lines = script.split('\n').filter((l) => l.trim() !== '');
       if (lines.at(-1)?.trim() !== 'send') lines.push('send');
@@ -313,13 +356,22 @@ export async function startNamed(opts: NamedOptions): Promise<Named> {
   };
 
   try {
-    await waitReady(named, opts.zones, () => child.exitCode !== null || child.signalCode !== null);
+    await waitReady(named, opts.zones, () => !running(child));
   } catch (err) {
     const text = tail(log());
     await stop();
-    throw new Error(`${(err as Error).message}\n--- named.log (tail) ---\n${text}`);
+    const message = `${(err as Error).message}\n--- named.log (tail) ---\n${text}`;
+    throw err instanceof PortInUse ? new PortInUse(message) : new Error(message);
   }
   return named;
+}
+
+/** Problems named reports in its log that no amount of waiting will fix. */
+function startupProblem(log: string): Error | undefined {
+  if (/address in use/i.test(log)) return new PortInUse('a port named needs is already in use');
+  const zone = /zone (\S+): not loaded due to errors/.exec(log);
+  if (zone) return new Error(`zone ${zone[1]} not loaded due to errors`);
+  return undefined;
 }
 
 /** Polls until every zone answers SOA and the control channel accepts `rndc status`. */
@@ -328,6 +380,8 @@ async function waitReady(named: Named, zones: ZoneSpec[], hasExited: () => boole
   const pending = zones.map((z) => z.name);
   let rndcOk = false;
   while (Date.now() < deadline) {
+    const problem = startupProblem(named.log());
+    if (problem) throw problem;
     if (hasExited()) throw new Error('named exited during startup');
     for (let i = pending.length - 1; i >= 0; i--) {
       const r = await run('dig', [
