@@ -9,6 +9,7 @@ import { textToName } from './dns/name.js';
 import type { Logger } from './log.js';
 import { Refresher } from './refresh/refresher.js';
 import { Scheduler } from './refresh/scheduler.js';
+import { addressAcl } from './serve/acl.js';
 import { QueryHandler } from './serve/handler.js';
 import { DnsServer } from './serve/server.js';
 import { ZoneTable } from './serve/zone-table.js';
@@ -31,10 +32,22 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
     store.ensureZone(z.name);
     const row = store.zone(z.name)!;
     const expired = row.state === 'ok' && row.expires_at !== null && row.expires_at <= now;
-    table.add(z.name, textToName(z.name), store, row.state === 'ok' && !expired);
+    // RFC 1996 §3.10: by default only the zone's primaries may NOTIFY us.
+    const notifiers = z.allowNotify.length > 0 ? z.allowNotify : z.primaries.map((p) => p.address);
+    table.add(z.name, textToName(z.name), store, {
+      state: expired ? 'expired' : row.state,
+      expiresAt: row.expires_at,
+      allowNotify: addressAcl(notifiers),
+    });
     log.info({ zone: z.name, serial: row.serial, state: row.state }, 'zone loaded from database');
   }
-  const handler = new QueryHandler(table, { udpSize: config.udpSize }, log);
+  const refresher = new Refresher(store, table, log);
+  const scheduler = new Scheduler(config.zones, store, table, refresher, log);
+  const handler = new QueryHandler(
+    table,
+    { udpSize: config.udpSize, onNotify: (zone) => scheduler.notify(zone) },
+    log,
+  );
   const server = new DnsServer(
     handler,
     {
@@ -51,8 +64,6 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
     store.close();
     throw e;
   }
-  const refresher = new Refresher(store, table, log);
-  const scheduler = new Scheduler(config.zones, store, table, refresher, log);
   // Control endpoint (config.control): `ns2 refresh` / `ns2 retransfer` reach the scheduler here.
   let control: ControlServer | undefined;
   if (config.control) {

@@ -1,31 +1,42 @@
 /**
- * Bringing one zone up to date from its primaries (RFC 1034 §4.3.5): ask each primary in order
- * for its SOA serial; when it is newer than ours (RFC 1982), or we have no copy, transfer the zone
- * and apply it in one transaction. One check per zone at a time.
+ * Bringing one zone up to date from its primaries (RFC 1034 §4.3.5, RFC 1995):
+ *
+ *   SOA query ──not newer──► up to date
+ *        │newer (or no copy)
+ *        ▼
+ *   IXFR query ──any failure: rcode, timeout, broken stream, diff that doesn't apply──► AXFR query
+ *        │incremental → apply diff   │AXFR-style → replace zone
+ *
+ * Primaries are tried in order; the first that answers the SOA query serves the check. Every
+ * attempt leaves one `transfers` row. One check per zone at a time.
  */
 import type { ZoneConfig } from '../config.js';
 import { textToName } from '../dns/name.js';
+import { rcodeText } from '../dns/rcode.js';
 import { isNewer } from '../dns/serial.js';
 import type { Logger } from '../log.js';
 import type { ZoneTable } from '../serve/zone-table.js';
-import type { ZoneStore } from '../store/zone-store.js';
-import { axfr } from '../xfrin/axfr.js';
+import { InconsistentDiff, type TransferRow, type ZoneStore } from '../store/zone-store.js';
+import { axfr, XfrError } from '../xfrin/axfr.js';
+import { ixfr } from '../xfrin/ixfr.js';
 import { probeSerial } from '../xfrin/soa-probe.js';
 import { type Endpoint, endpointText } from '../xfrin/transport.js';
 
 export type Trigger = 'startup' | 'timer' | 'notify' | 'cli';
-
-export type CheckOutcome =
-  | { result: 'transferred'; serial: number; primary: string }
-  | { result: 'uptodate'; serial: number; primary: string }
-  | { result: 'failed'; error: string };
 
 export interface CheckOptions {
   /** Transfer the whole zone by AXFR even when the serial is unchanged (`ns2 retransfer`). */
   forceAxfr?: boolean;
 }
 
+export type CheckOutcome =
+  | { result: 'transferred'; serial: number; primary: string; kind: 'ixfr' | 'axfr'; expire?: number }
+  | { result: 'uptodate'; serial: number; primary: string; expire?: number }
+  | { result: 'failed'; error: string };
+
 const PROBE_TIMEOUT_MS = 3000;
+
+type Dropped = { owner: string; type: number }[];
 
 export class Refresher {
   private running = new Map<string, Promise<CheckOutcome>>();
@@ -51,65 +62,176 @@ export class Refresher {
     return p;
   }
 
+  isRunning(zone: string): boolean {
+    return this.running.has(zone);
+  }
+
   private async run(zone: ZoneConfig, trigger: Trigger, opts: CheckOptions): Promise<CheckOutcome> {
-    const apex = textToName(zone.name);
-    const log = this.log.child({ zone: zone.name });
     const errors: string[] = [];
     for (const p of zone.primaries) {
-      const primary: Endpoint = { address: p.address, port: p.port };
-      const peer = endpointText(primary);
-      const ours = this.store.zone(zone.name)?.serial ?? null;
-      try {
-        const theirs = await probeSerial(primary, apex, PROBE_TIMEOUT_MS);
-        if (ours !== null && !opts.forceAxfr && !isNewer(theirs, ours)) {
-          this.store.updateZone(zone.name, { last_refresh: this.now() });
-          log.debug({ serial: ours, primary_serial: theirs, primary: peer, trigger }, 'zone is up to date');
-          return { result: 'uptodate', serial: ours, primary: peer };
-        }
-        const started = Date.now();
-        const got = await axfr(primary, apex, zone);
-        for (const d of got.dropped.slice(0, 20)) {
-          log.warn(
-            { owner: d.owner, type: d.type, primary: peer },
-            'dropped out-of-zone record from transfer',
-          );
-        }
-        if (got.dropped.length > 20)
-          log.warn({ count: got.dropped.length }, 'more out-of-zone records dropped');
-        const applied = this.store.replaceZone(zone.name, got.rrs, {
-          serial: got.serial,
-          primary: peer,
-          now: this.now(),
-        });
-        const entry = this.table.get(zone.name);
-        if (entry) entry.serving = true;
-        log.info(
-          {
-            kind: 'axfr',
-            serial_from: ours,
-            serial_to: got.serial,
-            serial: got.serial,
-            records: applied.records,
-            added: applied.added,
-            removed: applied.removed,
-            bytes: got.bytes,
-            messages: got.messages,
-            ms: Date.now() - started,
-            primary: peer,
-            trigger,
-          },
-          'zone transferred',
-        );
-        return { result: 'transferred', serial: got.serial, primary: peer };
-      } catch (e) {
-        const error = `${peer}: ${(e as Error).message}`;
-        errors.push(error);
-        log.warn(
-          { primary: peer, serial: ours, trigger, error: (e as Error).message },
-          'refresh from primary failed',
-        );
-      }
+      const outcome = await this.fromPrimary(zone, { address: p.address, port: p.port }, trigger, opts);
+      if (outcome.result !== 'failed') return outcome;
+      errors.push(outcome.error);
     }
     return { result: 'failed', error: errors.join('; ') };
   }
+
+  private async fromPrimary(
+    zone: ZoneConfig,
+    primary: Endpoint,
+    trigger: Trigger,
+    opts: CheckOptions,
+  ): Promise<CheckOutcome> {
+    const apex = textToName(zone.name);
+    const peer = endpointText(primary);
+    const log = this.log.child({ zone: zone.name, primary: peer });
+    const started = Date.now();
+    const ours = this.store.soaRecord(zone.name);
+    const row: TransferRow = {
+      zone: zone.name,
+      started_at: this.now(),
+      trigger,
+      primary_addr: peer,
+      serial_before: ours?.serial ?? null,
+      result: 'failed',
+    };
+    const finish = (r: Partial<TransferRow>) => {
+      Object.assign(row, r, { duration_ms: Date.now() - started });
+      this.store.recordTransfer(row);
+    };
+    try {
+      const probe = await probeSerial(primary, apex, PROBE_TIMEOUT_MS);
+      row.primary_serial = probe.serial;
+      if (ours && !opts.forceAxfr && !isNewer(probe.serial, ours.serial)) {
+        finish({ result: 'uptodate', serial_after: ours.serial });
+        log.debug({ serial: ours.serial, primary_serial: probe.serial, trigger }, 'zone is up to date');
+        return { result: 'uptodate', serial: ours.serial, primary: peer, expire: probe.expire };
+      }
+      const wantIxfr = ours !== undefined && !opts.forceAxfr && zone.transfer === 'ixfr';
+      row.kind_requested = wantIxfr ? 'ixfr' : 'axfr';
+      if (wantIxfr) {
+        try {
+          const got = await ixfr(primary, apex, ours, zone);
+          this.logDropped(log, got.dropped);
+          Object.assign(row, { messages: got.messages, bytes: got.bytes });
+          if (got.kind === 'uptodate') {
+            finish({ result: 'uptodate', serial_after: ours.serial });
+            return { result: 'uptodate', serial: ours.serial, primary: peer, expire: probe.expire };
+          }
+          const now = this.now();
+          const applied =
+            got.kind === 'ixfr'
+              ? this.store.applyDiffs(zone.name, got.diffs, { primary: peer, now })
+              : this.store.replaceZone(zone.name, got.rrs, { serial: got.serial, primary: peer, now });
+          const records =
+            got.kind === 'ixfr'
+              ? got.diffs.reduce((n, d) => n + d.added.length + d.deleted.length, 0)
+              : got.rrs.length;
+          return this.done(zone, log, row, finish, {
+            kind: got.kind,
+            serial: got.serial,
+            records,
+            applied,
+            stats: got,
+            started,
+            expire: probe.expire,
+            versions: got.kind === 'ixfr' ? got.diffs.length : undefined,
+          });
+        } catch (e) {
+          // Every IXFR failure class falls back to AXFR (RFC 1995 §4 leaves it to us; we heal).
+          row.fallback_reason = describe(e);
+          if (e instanceof XfrError && e.rcode !== undefined) row.rcode = rcodeText(e.rcode);
+          log.warn(
+            { serial: ours.serial, reason: row.fallback_reason, trigger },
+            'IXFR failed, falling back to AXFR',
+          );
+        }
+      }
+      const got = await axfr(primary, apex, zone);
+      this.logDropped(log, got.dropped);
+      const applied = this.store.replaceZone(zone.name, got.rrs, {
+        serial: got.serial,
+        primary: peer,
+        now: this.now(),
+      });
+      return this.done(zone, log, row, finish, {
+        kind: 'axfr',
+        serial: got.serial,
+        records: got.rrs.length,
+        applied,
+        stats: got,
+        started,
+        expire: probe.expire,
+      });
+    } catch (e) {
+      const error = describe(e);
+      const rcode = e instanceof XfrError && e.rcode !== undefined ? rcodeText(e.rcode) : row.rcode;
+      finish({ result: 'failed', error, rcode });
+      log.warn({ serial: ours?.serial ?? null, trigger, error }, 'refresh from primary failed');
+      return { result: 'failed', error: `${peer}: ${error}` };
+    }
+  }
+
+  private done(
+    zone: ZoneConfig,
+    log: Logger,
+    row: TransferRow,
+    finish: (r: Partial<TransferRow>) => void,
+    t: {
+      kind: 'ixfr' | 'axfr';
+      serial: number;
+      records: number;
+      applied: { added: number; removed: number; records: number };
+      stats: { messages: number; bytes: number };
+      started: number;
+      expire?: number;
+      versions?: number;
+    },
+  ): CheckOutcome {
+    finish({
+      result: 'transferred',
+      kind_performed: t.kind,
+      serial_after: t.serial,
+      records: t.records,
+      messages: t.stats.messages,
+      bytes: t.stats.bytes,
+    });
+    this.store.pruneHistory(zone.name, zone.historyLimit);
+    log.info(
+      {
+        kind: t.kind,
+        serial_from: row.serial_before,
+        serial_to: t.serial,
+        serial: t.serial,
+        records: t.applied.records,
+        added: t.applied.added,
+        removed: t.applied.removed,
+        versions: t.versions,
+        bytes: t.stats.bytes,
+        messages: t.stats.messages,
+        ms: Date.now() - t.started,
+        trigger: row.trigger,
+        fallback_reason: row.fallback_reason ?? undefined,
+      },
+      'zone transferred',
+    );
+    return {
+      result: 'transferred',
+      serial: t.serial,
+      primary: row.primary_addr,
+      kind: t.kind,
+      expire: t.expire,
+    };
+  }
+
+  private logDropped(log: Logger, dropped: Dropped): void {
+    for (const d of dropped.slice(0, 20))
+      log.warn({ owner: d.owner, type: d.type }, 'dropped out-of-zone record');
+    if (dropped.length > 20) log.warn({ count: dropped.length }, 'more out-of-zone records dropped');
+  }
+}
+
+function describe(e: unknown): string {
+  if (e instanceof InconsistentDiff) return `inconsistent diff: ${e.message}`;
+  return (e as Error).message;
 }

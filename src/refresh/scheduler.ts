@@ -48,6 +48,8 @@ export class Scheduler {
   private due = new Map<string, number>();
   private active = 0;
   private stopped = false;
+  /** Zones notified while a check was running: check once more when it ends. */
+  private again = new Set<string>();
 
   constructor(
     private readonly zones: readonly ZoneConfig[],
@@ -60,12 +62,10 @@ export class Scheduler {
   ) {}
 
   start(): void {
+    // Every zone is checked at start-up, as BIND and NSD do: changes made while we were down
+    // arrive at once. The expiry deadline is not reset by a restart, only by a successful check.
     const now = this.now();
-    for (const z of this.zones) {
-      const row = this.store.zone(z.name);
-      // A zone never loaded, or without a stored deadline, is checked at once.
-      this.due.set(z.name, row?.next_refresh ?? now);
-    }
+    for (const z of this.zones) this.due.set(z.name, now);
     this.tick('startup');
     this.task = cron.schedule('* * * * * *', () => this.tick('timer'), { noOverlap: false });
   }
@@ -82,6 +82,18 @@ export class Scheduler {
     const z = this.zones.find((x) => x.name === name);
     if (!z) return undefined;
     return this.run(z, trigger, opts);
+  }
+
+  /**
+   * NOTIFY (RFC 1996 §4.7): check now. Notifies arriving while a check runs coalesce into one
+   * more check after it, so a burst costs at most two SOA queries.
+   */
+  notify(name: string): boolean {
+    const z = this.zones.find((x) => x.name === name);
+    if (!z || this.stopped) return false;
+    if (this.refresher.isRunning(name)) this.again.add(name);
+    else void this.run(z, 'notify');
+    return true;
   }
 
   tick(trigger: Trigger): void {
@@ -102,7 +114,7 @@ export class Scheduler {
     if (row?.state !== 'ok' || row.expires_at === null || row.expires_at > now) return;
     this.store.updateZone(z.name, { state: 'expired' });
     const entry = this.table.get(z.name);
-    if (entry) entry.serving = false;
+    if (entry) entry.state = 'expired';
     this.log.error(
       { zone: z.name, serial: row.serial },
       'zone expired: no successful refresh within SOA expire',
@@ -118,6 +130,7 @@ export class Scheduler {
       return outcome;
     } finally {
       this.active--;
+      if (this.again.delete(z.name) && !this.stopped) void this.run(z, 'notify');
     }
   }
 
@@ -132,7 +145,8 @@ export class Scheduler {
       this.expireIfDue(z, now);
       return;
     }
-    const t = clampTimers(soa!, z);
+    // RFC 7314 §4: the primary's EDNS EXPIRE, when given, replaces the SOA expire.
+    const t = clampTimers({ ...soa!, expire: outcome.expire ?? soa!.expire }, z);
     const next = now + t.refresh - jitter(z.name, t.refresh);
     this.due.set(z.name, next);
     const wasExpired = this.store.zone(z.name)?.state === 'expired';
@@ -144,7 +158,10 @@ export class Scheduler {
       primary_addr: outcome.primary,
     });
     const entry = this.table.get(z.name);
-    if (entry) entry.serving = true;
+    if (entry) {
+      entry.state = 'ok';
+      entry.expiresAt = now + t.expire;
+    }
     if (wasExpired) this.log.info({ zone: z.name, serial: outcome.serial }, 'zone recovered from expiry');
   }
 }

@@ -2,32 +2,41 @@
  * Query dispatch: bytes in, bytes out (or nothing). Transport-independent, so UDP, TCP and the
  * tests share it. Nothing a client sends may throw out of here.
  */
-import { RCODE } from '../dns/message.js';
+import { EDE, type EdnsOption, OPTION, u32 } from '../dns/edns.js';
+import { OPCODE, RCODE } from '../dns/message.js';
+import { equalNames, nameToText } from '../dns/name.js';
 import { CLASS, TYPE } from '../dns/types.js';
 import type { Logger } from '../log.js';
 import { lookup } from './lookup.js';
 import { parseQuery, type Query } from './query.js';
 import { encodeResponse, type ResponseSpec } from './response.js';
-import type { ZoneTable } from './zone-table.js';
+import type { ZoneEntry, ZoneTable } from './zone-table.js';
 
 export type Transport = 'udp' | 'tcp';
 
 export interface HandlerOptions {
   /** Our EDNS UDP payload size (RFC 6891 §6.2.5); 1232 avoids IP fragmentation (DNS flag day 2020). */
   udpSize: number;
+  /** Called for an accepted NOTIFY: schedule a check of the zone now. */
+  onNotify?: (zone: string) => void;
+  now?: () => number;
 }
 
 const TCP_LIMIT = 65535;
 const PLAIN_UDP_LIMIT = 512;
 
 export class QueryHandler {
+  private readonly now: () => number;
+
   constructor(
     private readonly zones: ZoneTable,
     private readonly opts: HandlerOptions,
     private readonly log: Logger,
-  ) {}
+  ) {
+    this.now = opts.now ?? (() => Math.floor(Date.now() / 1000));
+  }
 
-  handle(msg: Buffer, transport: Transport): Buffer | undefined {
+  handle(msg: Buffer, transport: Transport, peer = ''): Buffer | undefined {
     const parsed = parseQuery(msg, RCODE.FORMERR, RCODE.NOTIMP);
     if (parsed.kind === 'drop') return undefined;
     if (parsed.kind === 'error') {
@@ -53,7 +62,7 @@ export class QueryHandler {
           : PLAIN_UDP_LIMIT;
     let spec: ResponseSpec;
     try {
-      spec = this.answer(q);
+      spec = q.opcode === OPCODE.NOTIFY ? this.notify(q, peer) : this.answer(q);
     } catch (e) {
       this.log.error({ err: e }, 'query failed');
       spec = this.base(q, RCODE.SERVFAIL);
@@ -61,7 +70,7 @@ export class QueryHandler {
     return encodeResponse(spec, limit);
   }
 
-  private base(q: Query, rcode: number): ResponseSpec {
+  private base(q: Query, rcode: number, options?: EdnsOption[]): ResponseSpec {
     return {
       id: q.id,
       queryFlags: q.flags,
@@ -69,7 +78,7 @@ export class QueryHandler {
       rcode,
       aa: false,
       question: { name: q.qname, type: q.qtype, class: q.qclass },
-      edns: q.edns ? { dnssecOk: q.edns.dnssecOk, udpSize: this.opts.udpSize } : undefined,
+      edns: q.edns ? { dnssecOk: q.edns.dnssecOk, udpSize: this.opts.udpSize, options } : undefined,
     };
   }
 
@@ -84,16 +93,46 @@ export class QueryHandler {
     if (!entry) return this.base(q, RCODE.REFUSED);
     // Zone transfers out are not offered (yet): refused to everyone, as the default ACL would.
     if (q.qtype === TYPE.AXFR || q.qtype === TYPE.IXFR) return this.base(q, RCODE.REFUSED);
-    // A secondary with no usable copy (never loaded, expired) answers SERVFAIL, as BIND does.
-    if (!entry.serving) return this.base(q, RCODE.SERVFAIL);
+    if (entry.state !== 'ok') {
+      // A secondary with no usable copy answers SERVFAIL, as BIND does; RFC 8914 says why.
+      const code = entry.state === 'expired' ? EDE.INVALID_DATA : EDE.NOT_READY;
+      const text = entry.state === 'expired' ? 'zone expired' : 'zone not loaded yet';
+      return this.base(q, RCODE.SERVFAIL, [
+        { code: OPTION.EDE, data: Buffer.concat([Buffer.from([code >> 8, code & 0xff]), Buffer.from(text)]) },
+      ]);
+    }
     const res = lookup(this.zones, q.qname, q.qtype, { recursionDesired: (q.flags & 0x0100) !== 0 });
     return {
-      ...this.base(q, res.rcode),
+      ...this.base(q, res.rcode, this.expireOption(q, entry)),
       aa: res.aa,
       answer: res.answer,
       authority: res.authority,
       additional: res.additional,
     };
+  }
+
+  /** RFC 7314 §3: an SOA query with EXPIRE for a zone apex learns our remaining expire time. */
+  private expireOption(q: Query, entry: ZoneEntry): EdnsOption[] | undefined {
+    if (!q.edns?.options.some((o) => o.code === OPTION.EXPIRE)) return undefined;
+    if (q.qtype !== TYPE.SOA || !equalNames(q.qname, entry.view.apex) || entry.expiresAt === null)
+      return undefined;
+    return [{ code: OPTION.EXPIRE, data: u32(Math.max(0, entry.expiresAt - this.now())) }];
+  }
+
+  /** RFC 1996 §3.7: acknowledge a NOTIFY for a zone we serve from an allowed source, then check. */
+  private notify(q: Query, peer: string): ResponseSpec {
+    const entry = this.zones.match(q.qname);
+    if (!entry || !equalNames(entry.view.apex, q.qname)) {
+      this.log.info({ zone: nameToText(q.qname, false), peer }, 'NOTIFY for a zone we do not serve');
+      return this.base(q, RCODE.NOTAUTH);
+    }
+    if (!entry.allowNotify(peer)) {
+      this.log.warn({ zone: entry.name, peer }, 'NOTIFY refused: source not in allowNotify');
+      return this.base(q, RCODE.REFUSED);
+    }
+    this.log.info({ zone: entry.name, peer }, 'NOTIFY received');
+    this.opts.onNotify?.(entry.name);
+    return { ...this.base(q, RCODE.NOERROR), aa: true };
   }
 }
 

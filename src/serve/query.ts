@@ -2,7 +2,8 @@
  * Incoming query parsing for the server, strict and allocation-bounded: whatever the bytes, the
  * result is a query to answer, a FORMERR to send, or nothing (drop).
  */
-import { FLAG_QR, HEADER_LEN, opcodeOf, readHeader, readQuestion, readRR } from '../dns/message.js';
+import { type EdnsOption, parseOptions } from '../dns/edns.js';
+import { FLAG_QR, HEADER_LEN, OPCODE, opcodeOf, readHeader, readQuestion, readRR } from '../dns/message.js';
 import { ROOT } from '../dns/name.js';
 import { TYPE } from '../dns/types.js';
 
@@ -10,6 +11,7 @@ export interface Edns {
   udpSize: number;
   version: number;
   dnssecOk: boolean;
+  options: EdnsOption[];
 }
 
 export interface Query {
@@ -71,13 +73,15 @@ export function parseQuery(msg: Buffer, formerr: number, notimp: number): Parsed
         udpSize: Math.max(512, rr.class),
         version: (rr.ttl >>> 16) & 0xff,
         dnssecOk: (rr.ttl & DO_BIT) !== 0,
+        options: parseOptions(rr.rdata),
       };
     }
   } catch {
     return fail(formerr, questionWire);
   }
   if (off !== msg.length) return fail(formerr, questionWire, edns);
-  if (opcode !== 0) return fail(notimp, questionWire, edns);
+  // QUERY and NOTIFY (RFC 1996) are ours; UPDATE and the rest are not.
+  if (opcode !== OPCODE.QUERY && opcode !== OPCODE.NOTIFY) return fail(notimp, questionWire, edns);
   return {
     kind: 'query',
     query: {

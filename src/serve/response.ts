@@ -4,6 +4,7 @@
  * limit, whole RRsets are cut: additional data is simply left out, while a cut in the answer or
  * authority sets TC so the client retries over TCP (RFC 2181 §9).
  */
+import { type EdnsOption, encodeOptions } from '../dns/edns.js';
 import { FLAG_AA, FLAG_CD, FLAG_QR, FLAG_RD, FLAG_TC } from '../dns/message.js';
 import { ROOT } from '../dns/name.js';
 import { CLASS, TYPE } from '../dns/types.js';
@@ -23,15 +24,17 @@ export interface ResponseSpec {
   authority?: RRset[];
   additional?: RRset[];
   /** Present when the query carried OPT: we reply with our own. */
-  edns?: { dnssecOk: boolean; udpSize: number };
+  edns?: { dnssecOk: boolean; udpSize: number; options?: EdnsOption[] };
 }
 
 const OPT_LEN = 11;
+const EMPTY = Buffer.alloc(0);
 const DO_BIT = 0x8000;
 
 export function encodeResponse(spec: ResponseSpec, limit: number): Buffer {
   const w = new MessageWriter(limit);
-  const reserve = spec.edns ? OPT_LEN : 0;
+  const optRdata = spec.edns?.options?.length ? encodeOptions(spec.edns.options) : EMPTY;
+  const reserve = spec.edns ? OPT_LEN + optRdata.length : 0;
   w.off = 12;
   let qd = 0;
   if (spec.question) {
@@ -65,7 +68,8 @@ export function encodeResponse(spec: ResponseSpec, limit: number): Buffer {
     w.u16(TYPE.OPT);
     w.u16(spec.edns.udpSize);
     w.u32((((spec.rcode >> 4) & 0xff) << 24) | (spec.edns.dnssecOk ? DO_BIT : 0));
-    w.u16(0);
+    w.u16(optRdata.length);
+    w.bytes(optRdata);
     counts[2]++;
   }
   const flags =

@@ -44,7 +44,7 @@ export class DnsServer {
     sock.on('message', (msg, rinfo) => {
       let reply: Buffer | undefined;
       try {
-        reply = this.handler.handle(msg, 'udp');
+        reply = this.handler.handle(msg, 'udp', rinfo.address);
       } catch (e) {
         this.log.error({ err: e, peer: rinfo.address }, 'unhandled error answering UDP query');
       }
@@ -89,7 +89,7 @@ export class DnsServer {
         pending = pending.subarray(2 + len);
         let reply: Buffer | undefined;
         try {
-          reply = this.handler.handle(msg, 'tcp');
+          reply = this.handler.handle(msg, 'tcp', c.remoteAddress ?? '');
         } catch (e) {
           this.log.error({ err: e, peer: c.remoteAddress }, 'unhandled error answering TCP query');
         }

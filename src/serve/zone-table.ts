@@ -3,22 +3,38 @@
  * that has no served version yet (never loaded, or expired) is known but not served: SERVFAIL.
  */
 import { labelCount, stripLabels, toLower } from '../dns/name.js';
-import type { ZoneStore } from '../store/zone-store.js';
+import type { ZoneState, ZoneStore } from '../store/zone-store.js';
 import type { ZoneFinder, ZoneView } from './lookup.js';
 
 export interface ZoneEntry {
   name: string;
   view: ZoneView;
-  serving: boolean;
+  /** Only `ok` zones are answered from; the others get SERVFAIL. */
+  state: ZoneState;
+  /** Unix seconds when the zone expires without a successful refresh (null: not loaded). */
+  expiresAt: number | null;
+  /** Who may NOTIFY us for this zone (RFC 1996 §3.10). */
+  allowNotify: (address: string) => boolean;
 }
 
 export class ZoneTable implements ZoneFinder {
   private readonly byApex = new Map<string, ZoneEntry>();
   private maxLabels = 0;
 
-  add(name: string, apex: Buffer, store: ZoneStore, serving: boolean): ZoneEntry {
+  add(
+    name: string,
+    apex: Buffer,
+    store: ZoneStore,
+    init: { state: ZoneState; expiresAt?: number | null; allowNotify?: (address: string) => boolean },
+  ): ZoneEntry {
     const lower = toLower(apex);
-    const entry: ZoneEntry = { name, view: { apex: lower, reader: store.reader(name) }, serving };
+    const entry: ZoneEntry = {
+      name,
+      view: { apex: lower, reader: store.reader(name) },
+      state: init.state,
+      expiresAt: init.expiresAt ?? null,
+      allowNotify: init.allowNotify ?? (() => false),
+    };
     this.byApex.set(lower.toString('latin1'), entry);
     this.maxLabels = Math.max(this.maxLabels, labelCount(lower));
     return entry;
@@ -42,6 +58,6 @@ export class ZoneTable implements ZoneFinder {
 
   find(name: Buffer): ZoneView | undefined {
     const e = this.match(name);
-    return e?.serving ? e.view : undefined;
+    return e?.state === 'ok' ? e.view : undefined;
   }
 }

@@ -65,6 +65,30 @@ const MIGRATIONS: string[] = [
   ) STRICT;
   CREATE INDEX change_records_by_change ON change_records (change_id);
   `,
+  // 2: one row per refresh attempt, to answer "why did it fall back / why did it stop"
+  `
+  CREATE TABLE transfers (
+    id              INTEGER PRIMARY KEY,
+    zone            TEXT NOT NULL,
+    started_at      INTEGER NOT NULL,
+    trigger         TEXT NOT NULL,    -- startup | timer | notify | cli
+    primary_addr    TEXT NOT NULL,    -- addr#port asked
+    primary_serial  INTEGER,          -- serial the primary's SOA showed
+    kind_requested  TEXT,             -- ixfr | axfr; NULL when the SOA check found nothing to do
+    kind_performed  TEXT,             -- ixfr | axfr (AXFR or AXFR-style IXFR); NULL when none applied
+    fallback_reason TEXT,             -- why IXFR gave way to AXFR
+    result          TEXT NOT NULL,    -- transferred | uptodate | failed
+    rcode           TEXT,             -- rcode of a refused/failed request
+    messages        INTEGER NOT NULL DEFAULT 0,
+    bytes           INTEGER NOT NULL DEFAULT 0,
+    records         INTEGER NOT NULL DEFAULT 0, -- RRs received
+    duration_ms     INTEGER NOT NULL DEFAULT 0,
+    serial_before   INTEGER,
+    serial_after    INTEGER,
+    error           TEXT
+  ) STRICT;
+  CREATE INDEX transfers_by_zone ON transfers (zone, id);
+  `,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

@@ -55,6 +55,40 @@ export interface ApplyResult {
   records: number;
 }
 
+/** An incremental change that does not fit the zone we hold (RFC 1995 §5: fall back to AXFR). */
+export class InconsistentDiff extends Error {}
+
+/** One version step to apply; SOAs included in deleted/added (see xfrin/ixfr.ts ZoneDiff). */
+export interface Diff {
+  from: number;
+  to: number;
+  deleted: ZoneRR[];
+  added: ZoneRR[];
+}
+
+export interface TransferRow {
+  zone: string;
+  started_at: number;
+  trigger: string;
+  primary_addr: string;
+  primary_serial?: number | null;
+  kind_requested?: string | null;
+  kind_performed?: string | null;
+  fallback_reason?: string | null;
+  result: 'transferred' | 'uptodate' | 'failed';
+  rcode?: string | null;
+  messages?: number;
+  bytes?: number;
+  records?: number;
+  duration_ms?: number;
+  serial_before?: number | null;
+  serial_after?: number | null;
+  error?: string | null;
+}
+
+/** Audit rows kept per zone. */
+const TRANSFERS_KEPT = 1000;
+
 const INSERT_BATCH = 500;
 
 export class ZoneStore {
@@ -103,6 +137,120 @@ export class ZoneStore {
     if (keys.length === 0) return;
     const set = keys.map((k) => `${k} = @${k}`).join(', ');
     this.db.prepare(`UPDATE zones SET ${set} WHERE name = @name`).run({ ...fields, name });
+  }
+
+  /** The served SOA record (for the IXFR request), or undefined before the first transfer. */
+  soaRecord(zone: string): { ttl: number; rdata: Buffer; serial: number } | undefined {
+    const row = this.db
+      .prepare('SELECT ttl, rdata_wire FROM records WHERE zone = ? AND rtype = 6 AND nkey = ? LIMIT 1')
+      .get(zone, nameKey(textToName(zone))) as { ttl: number; rdata_wire: Buffer } | undefined;
+    if (!row) return undefined;
+    return { ttl: row.ttl, rdata: row.rdata_wire, serial: parseSoa(row.rdata_wire).serial };
+  }
+
+  /**
+   * Applies incremental versions (IXFR) in one transaction. Deleting an RR we don't hold, adding
+   * one we already hold, or a first version not starting at our serial throws InconsistentDiff
+   * and nothing is applied. Each version becomes one `changes` row with its RRs.
+   */
+  applyDiffs(
+    zone: string,
+    diffs: Diff[],
+    meta: { primary: string; now: number },
+  ): ApplyResult & { serial: number } {
+    const db = this.db;
+    const del = db.prepare(
+      'DELETE FROM records WHERE zone = ? AND nkey = ? AND rtype = ? AND rdata_wire = ?',
+    );
+    const add = db.prepare(
+      `INSERT OR IGNORE INTO records (zone, name, type, ttl, rdata, rtype, nkey, rdata_wire)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+    );
+    const change = db.prepare(
+      `INSERT INTO changes (zone, serial_from, serial_to, kind, applied_at, primary_addr, removed, added)
+       VALUES (?, ?, ?, 'ixfr', ?, ?, ?, ?)`,
+    );
+    const changeRr = db.prepare(
+      `INSERT INTO change_records (change_id, op, name, type, ttl, rdata, rtype, nkey, rdata_wire)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    );
+    const run = db.transaction(() => {
+      const prev = this.zone(zone);
+      if (prev?.serial === null || prev?.serial === undefined)
+        throw new InconsistentDiff('no zone to apply a diff to');
+      if (diffs.length === 0 || diffs[0].from !== prev.serial) {
+        throw new InconsistentDiff(`diff starts at serial ${diffs[0]?.from}, we hold ${prev.serial}`);
+      }
+      let added = 0;
+      let removed = 0;
+      let changeId = 0;
+      for (const d of diffs) {
+        changeId = Number(
+          change.run(zone, d.from, d.to, meta.now, meta.primary, d.deleted.length, d.added.length)
+            .lastInsertRowid,
+        );
+        for (const rr of d.deleted) {
+          const row = rowOf(rr);
+          if (del.run(zone, row[5], rr.type, rr.rdata).changes !== 1) {
+            throw new InconsistentDiff(
+              `version ${d.from}→${d.to} deletes ${row[0]} ${row[1]} ${row[3]}, which we do not hold`,
+            );
+          }
+          changeRr.run(changeId, 'del', ...row);
+        }
+        for (const rr of d.added) {
+          const row = rowOf(rr);
+          if (add.run(zone, ...row).changes !== 1) {
+            throw new InconsistentDiff(
+              `version ${d.from}→${d.to} adds ${row[0]} ${row[1]} ${row[3]}, which we already hold`,
+            );
+          }
+          changeRr.run(changeId, 'add', ...row);
+        }
+        added += d.added.length;
+        removed += d.deleted.length;
+      }
+      const serial = diffs[diffs.length - 1].to;
+      const soa = this.soaRecord(zone);
+      if (soa?.serial !== serial)
+        throw new InconsistentDiff(`after the diff the SOA serial is ${soa?.serial}, not ${serial}`);
+      const count = (
+        db.prepare('SELECT count(*) AS n FROM records WHERE zone = ?').get(zone) as { n: number }
+      ).n;
+      this.updateZone(zone, {
+        serial,
+        state: 'ok',
+        primary_addr: meta.primary,
+        last_refresh: meta.now,
+        last_transfer: meta.now,
+        records: count,
+      });
+      return { changeId, added, removed, records: count, serial };
+    });
+    return run();
+  }
+
+  /** Drops the oldest changes beyond `keep` (their RRs go with them, ON DELETE CASCADE). */
+  pruneHistory(zone: string, keep: number): number {
+    return this.db
+      .prepare(
+        `DELETE FROM changes WHERE zone = ? AND id NOT IN
+           (SELECT id FROM changes WHERE zone = ? ORDER BY id DESC LIMIT ?)`,
+      )
+      .run(zone, zone, keep).changes;
+  }
+
+  recordTransfer(t: TransferRow): void {
+    const row = Object.fromEntries(Object.entries(t).filter(([, v]) => v !== undefined));
+    const cols = Object.keys(row);
+    this.db
+      .prepare(`INSERT INTO transfers (${cols.join(', ')}) VALUES (${cols.map((c) => `@${c}`).join(', ')})`)
+      .run(row);
+    this.db
+      .prepare(
+        `DELETE FROM transfers WHERE zone = ? AND id <= (SELECT id FROM transfers WHERE zone = ? ORDER BY id DESC LIMIT 1 OFFSET ?)`,
+      )
+      .run(t.zone, t.zone, TRANSFERS_KEPT);
   }
 
   /** The served SOA's timers, or undefined before the first transfer. */

@@ -8,7 +8,15 @@
  * dropped and counted, as BIND and NSD do, the rest of the transfer is taken.
  */
 
-import { FLAG_QR, FLAG_TC, type Message, opcodeOf, parseMessage, rcodeOf } from '../dns/message.js';
+import {
+  FLAG_QR,
+  FLAG_TC,
+  type Message,
+  opcodeOf,
+  parseMessage,
+  rcodeOf,
+  type WireRR,
+} from '../dns/message.js';
 import { equalNames, isSubdomain, nameToText, toLower } from '../dns/name.js';
 import { rcodeText } from '../dns/rcode.js';
 import { parseSoa } from '../dns/soa.js';
@@ -31,7 +39,13 @@ export class XfrError extends Error {
  * (RFC 5936 §2.2): our ID, a QUERY response, NOERROR, no TC, and our question when one is present
  * (it must be in the first message, §2.2.1).
  */
-export function checkedMessage(msg: Buffer, id: number, zone: Buffer, qtype: number, first: boolean): Message {
+export function checkedMessage(
+  msg: Buffer,
+  id: number,
+  zone: Buffer,
+  qtype: number,
+  first: boolean,
+): Message {
   const m = parseMessage(msg);
   const h = m.header;
   if (h.id !== id) throw new XfrError(`message ID ${h.id} does not match query ID ${id}`);
@@ -83,36 +97,53 @@ export class AxfrReader {
   /** Takes the next message; returns true once the closing SOA has been seen. */
   push(msg: Buffer, first: boolean): boolean {
     const m = checkedMessage(msg, this.id, this.zone, TYPE.AXFR, first);
-    for (const rr of m.answer) {
-      if (this.done) throw new XfrError('records after the closing SOA');
-      if (rr.class !== CLASS.IN) throw new XfrError(`RR of class ${rr.class} in an IN zone transfer`);
-      const apex = equalNames(rr.owner, this.zone);
-      if (rr.type === TYPE.SOA) {
-        if (!apex) throw new XfrError(`SOA record at ${nameToText(rr.owner)} outside the apex`);
-        const serial = parseSoa(rr.rdata).serial;
-        if (this.serial === undefined) {
-          this.serial = serial;
-        } else if (serial === this.serial) {
-          this.done = true;
-          continue;
-        } else {
-          throw new XfrError(`closing SOA serial ${serial} differs from opening serial ${this.serial}`);
-        }
-      } else if (this.serial === undefined) {
-        throw new XfrError('transfer does not start with the zone SOA');
-      }
-      if (!isSubdomain(rr.owner, this.zone)) {
-        this.dropped.push({ owner: nameToText(rr.owner), type: rr.type });
-        continue;
-      }
-      if (this.rrs.length >= this.maxRecords) {
-        throw new XfrError(`zone exceeds maxRecords (${this.maxRecords})`);
-      }
-      this.rrs.push({ owner: toLower(rr.owner), type: rr.type, ttl: rr.ttl, rdata: rr.rdata });
-    }
     if (m.answer.length === 0) throw new XfrError('transfer message without records');
+    for (const rr of m.answer) this.take(rr);
     return this.done;
   }
+
+  /** Takes the next RR of the stream (also used for AXFR-style IXFR responses). */
+  take(rr: WireRR): void {
+    if (this.done) throw new XfrError('records after the closing SOA');
+    const zrr = intake(rr, this.zone, this.dropped);
+    if (rr.type === TYPE.SOA) {
+      const serial = parseSoa(rr.rdata).serial;
+      if (this.serial === undefined) {
+        this.serial = serial;
+      } else if (serial === this.serial) {
+        this.done = true;
+        return;
+      } else {
+        throw new XfrError(`closing SOA serial ${serial} differs from opening serial ${this.serial}`);
+      }
+    } else if (this.serial === undefined) {
+      throw new XfrError('transfer does not start with the zone SOA');
+    }
+    if (!zrr) return;
+    if (this.rrs.length >= this.maxRecords)
+      throw new XfrError(`zone exceeds maxRecords (${this.maxRecords})`);
+    this.rrs.push(zrr);
+  }
+}
+
+/**
+ * Per-RR intake checks shared by AXFR and IXFR: class IN, SOA only at the apex. Returns the RR in
+ * store form, or undefined when its owner is outside the zone (recorded in `dropped`).
+ */
+export function intake(
+  rr: WireRR,
+  zone: Buffer,
+  dropped: { owner: string; type: number }[],
+): ZoneRR | undefined {
+  if (rr.class !== CLASS.IN) throw new XfrError(`RR of class ${rr.class} in an IN zone transfer`);
+  if (rr.type === TYPE.SOA && !equalNames(rr.owner, zone)) {
+    throw new XfrError(`SOA record at ${nameToText(rr.owner)} outside the apex`);
+  }
+  if (!isSubdomain(rr.owner, zone)) {
+    dropped.push({ owner: nameToText(rr.owner), type: rr.type });
+    return undefined;
+  }
+  return { owner: toLower(rr.owner), type: rr.type, ttl: rr.ttl, rdata: rr.rdata };
 }
 
 export interface TransferLimits {

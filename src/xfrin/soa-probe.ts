@@ -3,6 +3,7 @@
  * a truncated reply is retried over TCP.
  */
 
+import { OPTION, parseOptions } from '../dns/edns.js';
 import { FLAG_AA, FLAG_QR, FLAG_TC, parseMessage, rcodeOf } from '../dns/message.js';
 import { equalNames } from '../dns/name.js';
 import { rcodeText } from '../dns/rcode.js';
@@ -12,8 +13,15 @@ import { XfrError } from './axfr.js';
 import { buildQuery } from './query.js';
 import { type Endpoint, tcpStream, udpExchange } from './transport.js';
 
-export async function probeSerial(primary: Endpoint, zone: Buffer, timeoutMs: number): Promise<number> {
-  const { id, msg } = buildQuery(zone, TYPE.SOA);
+export interface ProbeResult {
+  serial: number;
+  /** EDNS EXPIRE (RFC 7314) when the primary sent one: use it instead of the SOA expire. */
+  expire?: number;
+}
+
+/** The SOA query, asking for EDNS EXPIRE (RFC 7314 §2). */
+export async function probeSerial(primary: Endpoint, zone: Buffer, timeoutMs: number): Promise<ProbeResult> {
+  const { id, msg } = buildQuery(zone, TYPE.SOA, [{ code: OPTION.EXPIRE, data: Buffer.alloc(0) }]);
   let reply = await udpExchange(primary, msg, timeoutMs);
   if (reply.length >= 4 && reply.readUInt16BE(2) & FLAG_TC) {
     let got: Buffer | undefined;
@@ -32,7 +40,7 @@ export async function probeSerial(primary: Endpoint, zone: Buffer, timeoutMs: nu
   return serialFromReply(reply, id, zone);
 }
 
-export function serialFromReply(reply: Buffer, id: number, zone: Buffer): number {
+export function serialFromReply(reply: Buffer, id: number, zone: Buffer): ProbeResult {
   const m = parseMessage(reply);
   if (m.header.id !== id || !(m.header.flags & FLAG_QR)) throw new XfrError('SOA reply does not match query');
   const rcode = rcodeOf(m.header.flags);
@@ -41,5 +49,9 @@ export function serialFromReply(reply: Buffer, id: number, zone: Buffer): number
   if (!(m.header.flags & FLAG_AA)) throw new XfrError('primary is not authoritative for the zone (AA clear)');
   const soa = m.answer.find((rr) => rr.type === TYPE.SOA && equalNames(rr.owner, zone));
   if (!soa) throw new XfrError('SOA reply has no SOA record for the zone');
-  return parseSoa(soa.rdata).serial;
+  const opt = m.additional.find((rr) => rr.type === TYPE.OPT);
+  const expire = opt
+    ? parseOptions(opt.rdata).find((o) => o.code === OPTION.EXPIRE && o.data.length === 4)
+    : undefined;
+  return { serial: parseSoa(soa.rdata).serial, expire: expire?.data.readUInt32BE(0) };
 }

@@ -14,12 +14,19 @@ export interface Endpoint {
 
 export const endpointText = (e: Endpoint): string => `${e.address}#${e.port}`;
 
-/** Sends one UDP query and resolves with the first reply whose ID matches. */
+/**
+ * Sends one UDP query and resolves with the first reply whose ID matches. The socket is connected,
+ * so only the server's own replies are accepted and an ICMP "port unreachable" fails at once
+ * instead of after the timeout.
+ */
 export function udpExchange(to: Endpoint, query: Buffer, timeoutMs: number): Promise<Buffer> {
   const id = query.readUInt16BE(0);
   return new Promise((resolve, reject) => {
     const sock = dgram.createSocket(net.isIPv6(to.address) ? 'udp6' : 'udp4');
+    let settled = false;
     const done = (err: Error | null, msg?: Buffer) => {
+      if (settled) return;
+      settled = true;
       clearTimeout(timer);
       sock.close();
       if (err) reject(err);
@@ -30,11 +37,11 @@ export function udpExchange(to: Endpoint, query: Buffer, timeoutMs: number): Pro
       timeoutMs,
     );
     sock.on('error', (e) => done(new TransportError(`UDP to ${endpointText(to)}: ${e.message}`)));
-    sock.on('message', (msg, rinfo) => {
-      // Replies from elsewhere or for another ID are ignored (RFC 5452 §9.1), not fatal.
-      if (msg.length >= 2 && msg.readUInt16BE(0) === id && rinfo.port === to.port) done(null, msg);
+    sock.on('message', (msg) => {
+      // Replies for another ID are ignored (RFC 5452 §9.1), not fatal.
+      if (msg.length >= 2 && msg.readUInt16BE(0) === id) done(null, msg);
     });
-    sock.send(query, to.port, to.address);
+    sock.connect(to.port, to.address, () => sock.send(query));
   });
 }
 

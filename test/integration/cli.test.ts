@@ -12,11 +12,15 @@ const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ns2-cli-'));
 after(() => fs.rmSync(dir, { recursive: true, force: true }));
 
 function ns2(...args: string[]) {
-  const r = spawnSync(process.execPath, ['--import', import.meta.resolve('tsx'), path.join(ROOT, 'src/cli.ts'), ...args], {
-    cwd: dir,
-    encoding: 'utf8',
-    timeout: 20_000,
-  });
+  const r = spawnSync(
+    process.execPath,
+    ['--import', import.meta.resolve('tsx'), path.join(ROOT, 'src/cli.ts'), ...args],
+    {
+      cwd: dir,
+      encoding: 'utf8',
+      timeout: 20_000,
+    },
+  );
   return { code: r.status, out: r.stdout, err: r.stderr };
 }
 
@@ -49,7 +53,11 @@ describe('ns2 CLI', () => {
 
   it('serve refuses a bad config with a non-zero exit and starts nothing', () => {
     const db = path.join(dir, 'never.db');
-    const file = write('bad-serve.json', { database: db, listen: [{ address: 'localhost', port: 5353 }], zones: [] });
+    const file = write('bad-serve.json', {
+      database: db,
+      listen: [{ address: 'localhost', port: 5353 }],
+      zones: [],
+    });
     const r = ns2('serve', '--config', file);
     assert.notEqual(r.code, 0);
     assert.match(r.err, /listen\[0\]\.address/);

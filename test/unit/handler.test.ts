@@ -19,8 +19,8 @@ before(() => {
   store.replaceZone('example.test', [...exampleZone(), ...big], { serial: 1, primary: 'test', now: 0 });
   store.ensureZone('pending.test');
   const table = new ZoneTable();
-  table.add('example.test', textToName('example.test'), store, true);
-  table.add('pending.test', textToName('pending.test'), store, false);
+  table.add('example.test', textToName('example.test'), store, { state: 'ok' });
+  table.add('pending.test', textToName('pending.test'), store, { state: 'never_loaded' });
   handler = new QueryHandler(table, { udpSize: 1232 }, pino({ level: 'silent' }));
 });
 after(() => store.close());

@@ -14,7 +14,7 @@ before(() => {
   store = new ZoneStore(':memory:');
   store.replaceZone('example.test', exampleZone(), { serial: 1, primary: 'test', now: 0 });
   table = new ZoneTable();
-  table.add('example.test', textToName('example.test'), store, true);
+  table.add('example.test', textToName('example.test'), store, { state: 'ok' });
 });
 after(() => store.close());
 

@@ -4,6 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
 import Database from 'better-sqlite3';
+import { SCHEMA_VERSION } from '../../src/store/schema.js';
 import { type ZoneRR, ZoneStore } from '../../src/store/zone-store.js';
 import { a, exampleZone, rr } from '../harness/records.js';
 
@@ -14,12 +15,13 @@ describe('zone store', () => {
   it('migrates a new database and records the schema version', () => {
     const s = new ZoneStore(path.join(dir, 'm.db'));
     const v = s.db.prepare('SELECT max(version) AS v FROM schema_version').get() as { v: number };
-    assert.equal(v.v, 1);
+    assert.equal(v.v, SCHEMA_VERSION);
     assert.equal(s.db.pragma('journal_mode', { simple: true }), 'wal');
     s.close();
     // Reopening does not migrate twice.
     const again = new ZoneStore(path.join(dir, 'm.db'));
-    assert.equal((again.db.prepare('SELECT count(*) AS n FROM schema_version').get() as { n: number }).n, 1);
+    const rows = again.db.prepare('SELECT count(*) AS n FROM schema_version').get() as { n: number };
+    assert.equal(rows.n, SCHEMA_VERSION);
     again.close();
   });
 
