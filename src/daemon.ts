@@ -1,17 +1,22 @@
 /**
  * The daemon: config → store → zone table → server → refresh scheduler. Start-up serves whatever
  * SQLite holds at once (a restart with the primary down still answers), then the scheduler checks
- * every zone. SIGTERM/SIGINT close the sockets, stop the timers and close the database.
+ * every zone. Applied transfers NOTIFY our own secondaries, which transfer from us (xfrout).
+ * SIGTERM/SIGINT close the sockets, stop the timers and close the database.
  */
+import Database from 'better-sqlite3';
 import type { Config } from './config.js';
 import { type ControlServer, startControlServer } from './control/server.js';
 import { textToName } from './dns/name.js';
 import type { Logger } from './log.js';
+import { NotifySender } from './refresh/notify-out.js';
 import { Refresher } from './refresh/refresher.js';
 import { Scheduler } from './refresh/scheduler.js';
-import { addressAcl } from './serve/acl.js';
+import { acl } from './serve/acl.js';
 import { QueryHandler } from './serve/handler.js';
 import { DnsServer } from './serve/server.js';
+import { TsigGate } from './serve/tsig-gate.js';
+import { XfrOut } from './serve/xfrout.js';
 import { ZoneTable } from './serve/zone-table.js';
 import { ZoneStore } from './store/zone-store.js';
 
@@ -37,11 +42,16 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
     table.add(z.name, textToName(z.name), store, {
       state: expired ? 'expired' : row.state,
       expiresAt: row.expires_at,
-      allowNotify: addressAcl(notifiers),
+      allowNotify: acl(notifiers),
+      allowTransfer: acl(z.allowTransfer),
     });
     log.info({ zone: z.name, serial: row.serial, state: row.state }, 'zone loaded from database');
   }
-  const refresher = new Refresher(store, table, log);
+  const notifier = new NotifySender(store, config.keys, log, { self: config.listen });
+  const refresher = new Refresher(store, table, log, {
+    keys: config.keys,
+    onTransferred: (zone, serial) => void notifier.notify(zone, serial),
+  });
   const scheduler = new Scheduler(config.zones, store, table, refresher, log);
   const handler = new QueryHandler(
     table,
@@ -54,6 +64,18 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
       listen: config.listen,
       tcpIdleMs: config.tcpIdleSeconds * 1000,
       maxTcpConnections: MAX_TCP_CONNECTIONS,
+      gate: new TsigGate(config.keys, log),
+      // Each outgoing transfer reads its own snapshot through a read-only connection.
+      xfrout: new XfrOut(
+        table,
+        {
+          openReader:
+            config.database === ':memory:'
+              ? undefined
+              : () => new Database(config.database, { readonly: true, fileMustExist: true }),
+        },
+        log,
+      ),
     },
     log,
   );
@@ -84,6 +106,7 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
       stopped = true;
       await control?.close();
       scheduler.stop();
+      notifier.close();
       await server.stop();
       // better-sqlite3 is synchronous: no transaction can be open between two events, so the
       // database is always at a committed version here.

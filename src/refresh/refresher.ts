@@ -5,12 +5,16 @@
  *        │newer (or no copy)
  *        ▼
  *   IXFR query ──any failure: rcode, timeout, broken stream, diff that doesn't apply──► AXFR query
- *        │incremental → apply diff   │AXFR-style → replace zone
+ *        │incremental → apply diff   │AXFR-style → replace zone              replace zone │
+ *        ▼                           ▼                                                    ▼
+ *   applied (one transaction) ──► onTransferred: NOTIFY our own secondaries (notify-out.ts)
  *
- * Primaries are tried in order; the first that answers the SOA query serves the check. Every
- * attempt leaves one `transfers` row. One check per zone at a time.
+ * With a primary `key`, every query is TSIG-signed and every reply must verify (RFC 8945); an
+ * unsigned or badly signed reply fails that step like any other error, and the zone we hold keeps
+ * being served. Primaries are tried in order; the first that answers the SOA query serves the
+ * check. Every attempt leaves one `transfers` row. One check per zone at a time.
  */
-import type { ZoneConfig } from '../config.js';
+import type { Primary, TsigKey, ZoneConfig } from '../config.js';
 import { textToName } from '../dns/name.js';
 import { rcodeText } from '../dns/rcode.js';
 import { isNewer } from '../dns/serial.js';
@@ -20,7 +24,7 @@ import { InconsistentDiff, type TransferRow, type ZoneStore } from '../store/zon
 import { axfr, XfrError } from '../xfrin/axfr.js';
 import { ixfr } from '../xfrin/ixfr.js';
 import { probeSerial } from '../xfrin/soa-probe.js';
-import { type Endpoint, endpointText } from '../xfrin/transport.js';
+import { endpointText } from '../xfrin/transport.js';
 
 export type Trigger = 'startup' | 'timer' | 'notify' | 'cli';
 
@@ -38,15 +42,26 @@ const PROBE_TIMEOUT_MS = 3000;
 
 type Dropped = { owner: string; type: number }[];
 
+export interface RefresherOptions {
+  /** TSIG keys by name, for the primaries' `key`. */
+  keys?: ReadonlyMap<string, TsigKey>;
+  /** Called after each applied transfer (NOTIFY out). */
+  onTransferred?: (zone: ZoneConfig, serial: number) => void;
+  now?: () => number;
+}
+
 export class Refresher {
   private running = new Map<string, Promise<CheckOutcome>>();
+  private readonly now: () => number;
 
   constructor(
     private readonly store: ZoneStore,
     private readonly table: ZoneTable,
     private readonly log: Logger,
-    private readonly now: () => number = () => Math.floor(Date.now() / 1000),
-  ) {}
+    private readonly opts: RefresherOptions = {},
+  ) {
+    this.now = opts.now ?? (() => Math.floor(Date.now() / 1000));
+  }
 
   /** Runs a check, or joins the one already running for this zone (never two at once). */
   check(zone: ZoneConfig, trigger: Trigger, opts: CheckOptions = {}): Promise<CheckOutcome> {
@@ -69,7 +84,7 @@ export class Refresher {
   private async run(zone: ZoneConfig, trigger: Trigger, opts: CheckOptions): Promise<CheckOutcome> {
     const errors: string[] = [];
     for (const p of zone.primaries) {
-      const outcome = await this.fromPrimary(zone, { address: p.address, port: p.port }, trigger, opts);
+      const outcome = await this.fromPrimary(zone, p, trigger, opts);
       if (outcome.result !== 'failed') return outcome;
       errors.push(outcome.error);
     }
@@ -78,13 +93,15 @@ export class Refresher {
 
   private async fromPrimary(
     zone: ZoneConfig,
-    primary: Endpoint,
+    primary: Primary,
     trigger: Trigger,
     opts: CheckOptions,
   ): Promise<CheckOutcome> {
     const apex = textToName(zone.name);
     const peer = endpointText(primary);
-    const log = this.log.child({ zone: zone.name, primary: peer });
+    // Config guarantees the key exists; the log names it (never its secret).
+    const key = primary.key === undefined ? undefined : this.opts.keys?.get(primary.key);
+    const log = this.log.child({ zone: zone.name, primary: peer, key: primary.key });
     const started = Date.now();
     const ours = this.store.soaRecord(zone.name);
     const row: TransferRow = {
@@ -100,7 +117,7 @@ export class Refresher {
       this.store.recordTransfer(row);
     };
     try {
-      const probe = await probeSerial(primary, apex, PROBE_TIMEOUT_MS);
+      const probe = await probeSerial(primary, apex, PROBE_TIMEOUT_MS, key);
       row.primary_serial = probe.serial;
       if (ours && !opts.forceAxfr && !isNewer(probe.serial, ours.serial)) {
         finish({ result: 'uptodate', serial_after: ours.serial });
@@ -111,7 +128,7 @@ export class Refresher {
       row.kind_requested = wantIxfr ? 'ixfr' : 'axfr';
       if (wantIxfr) {
         try {
-          const got = await ixfr(primary, apex, ours, zone);
+          const got = await ixfr(primary, apex, ours, zone, key);
           this.logDropped(log, got.dropped);
           Object.assign(row, { messages: got.messages, bytes: got.bytes });
           if (got.kind === 'uptodate') {
@@ -147,7 +164,7 @@ export class Refresher {
           );
         }
       }
-      const got = await axfr(primary, apex, zone);
+      const got = await axfr(primary, apex, zone, key);
       this.logDropped(log, got.dropped);
       const applied = this.store.replaceZone(zone.name, got.rrs, {
         serial: got.serial,
@@ -215,6 +232,7 @@ export class Refresher {
       },
       'zone transferred',
     );
+    this.opts.onTransferred?.(zone, t.serial);
     return {
       result: 'transferred',
       serial: t.serial,

@@ -1,26 +1,35 @@
 /**
- * Address match lists (`allowNotify`, `allowTransfer`): IP addresses and CIDR prefixes, matched
- * with node:net's BlockList. `key:NAME` entries need TSIG and match nothing until it exists.
+ * Match lists (`allowNotify`, `allowTransfer`): IP addresses and CIDR prefixes, matched with
+ * node:net's BlockList, and `key:NAME` entries, matched by a request validly TSIG-signed with
+ * that key. Any entry matching allows.
  */
 import net from 'node:net';
 
-export type AddressMatch = (address: string) => boolean;
+/** `key` is the name of the TSIG key that signed the request (verified), if any. */
+export type AclMatch = (address: string, key?: string) => boolean;
 
-export function addressAcl(entries: readonly string[]): AddressMatch {
+export function acl(entries: readonly string[]): AclMatch {
   const list = new net.BlockList();
-  let any = false;
+  const keys = new Set<string>();
+  let addresses = false;
   for (const e of entries) {
-    if (e.startsWith('key:')) continue;
+    // Config has normalised the name (lower case, no trailing dot), as the TSIG check reports it.
+    if (e.startsWith('key:')) {
+      keys.add(e.slice(4));
+      continue;
+    }
     const [addr, bits] = e.split('/');
     const family = net.isIPv6(addr) ? 'ipv6' : 'ipv4';
     if (bits === undefined) list.addAddress(addr, family);
     else list.addSubnet(addr, Number(bits), family);
-    any = true;
+    addresses = true;
   }
-  if (!any) return () => false;
-  return (address) => {
+  return (address, key) => {
+    if (key !== undefined && keys.has(key)) return true;
+    if (!addresses) return false;
     // A v4 peer on a dual-stack socket shows up as ::ffff:a.b.c.d.
     const a = address.startsWith('::ffff:') && net.isIPv4(address.slice(7)) ? address.slice(7) : address;
+    if (!net.isIP(a)) return false;
     return list.check(a, net.isIPv6(a) ? 'ipv6' : 'ipv4');
   };
 }

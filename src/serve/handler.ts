@@ -36,7 +36,13 @@ export class QueryHandler {
     this.now = opts.now ?? (() => Math.floor(Date.now() / 1000));
   }
 
-  handle(msg: Buffer, transport: Transport, peer = ''): Buffer | undefined {
+  /** `signed`: the request carried a valid TSIG (serve/tsig-gate.ts); the caller signs the reply. */
+  handle(
+    msg: Buffer,
+    transport: Transport,
+    peer = '',
+    signed?: { key: string; reserve: number },
+  ): Buffer | undefined {
     const parsed = parseQuery(msg, RCODE.FORMERR, RCODE.NOTIMP);
     if (parsed.kind === 'drop') return undefined;
     if (parsed.kind === 'error') {
@@ -62,12 +68,12 @@ export class QueryHandler {
           : PLAIN_UDP_LIMIT;
     let spec: ResponseSpec;
     try {
-      spec = q.opcode === OPCODE.NOTIFY ? this.notify(q, peer) : this.answer(q);
+      spec = q.opcode === OPCODE.NOTIFY ? this.notify(q, peer, signed?.key) : this.answer(q);
     } catch (e) {
       this.log.error({ err: e }, 'query failed');
       spec = this.base(q, RCODE.SERVFAIL);
     }
-    return encodeResponse(spec, limit);
+    return encodeResponse(spec, limit - (signed?.reserve ?? 0));
   }
 
   private base(q: Query, rcode: number, options?: EdnsOption[]): ResponseSpec {
@@ -91,7 +97,7 @@ export class QueryHandler {
     if (q.qclass !== CLASS.IN) return this.base(q, RCODE.REFUSED);
     const entry = this.zones.match(q.qname);
     if (!entry) return this.base(q, RCODE.REFUSED);
-    // Zone transfers out are not offered (yet): refused to everyone, as the default ACL would.
+    // Zone transfers are served by serve/xfrout.ts before the handler; one reaching here is refused.
     if (q.qtype === TYPE.AXFR || q.qtype === TYPE.IXFR) return this.base(q, RCODE.REFUSED);
     if (entry.state !== 'ok') {
       // A secondary with no usable copy answers SERVFAIL, as BIND does; RFC 8914 says why.
@@ -120,17 +126,17 @@ export class QueryHandler {
   }
 
   /** RFC 1996 §3.7: acknowledge a NOTIFY for a zone we serve from an allowed source, then check. */
-  private notify(q: Query, peer: string): ResponseSpec {
+  private notify(q: Query, peer: string, key?: string): ResponseSpec {
     const entry = this.zones.match(q.qname);
     if (!entry || !equalNames(entry.view.apex, q.qname)) {
       this.log.info({ zone: nameToText(q.qname, false), peer }, 'NOTIFY for a zone we do not serve');
       return this.base(q, RCODE.NOTAUTH);
     }
-    if (!entry.allowNotify(peer)) {
-      this.log.warn({ zone: entry.name, peer }, 'NOTIFY refused: source not in allowNotify');
+    if (!entry.allowNotify(peer, key)) {
+      this.log.warn({ zone: entry.name, peer, key }, 'NOTIFY refused: not in allowNotify');
       return this.base(q, RCODE.REFUSED);
     }
-    this.log.info({ zone: entry.name, peer }, 'NOTIFY received');
+    this.log.info({ zone: entry.name, peer, key }, 'NOTIFY received');
     this.opts.onNotify?.(entry.name);
     return { ...this.base(q, RCODE.NOERROR), aa: true };
   }

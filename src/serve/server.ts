@@ -2,11 +2,17 @@
  * UDP and TCP listeners on every configured address. TCP follows RFC 7766: 2-byte length framing,
  * several queries per connection answered in order, an idle timeout, a connection cap, and
  * back-pressure so a client that does not read cannot make us buffer without bound.
+ *
+ * Each request passes the TSIG gate first (verified, or answered there when the signature is
+ * bad); zone transfer requests then go to xfrout, which streams its messages on TCP while the
+ * connection's further requests wait; everything else goes to the query handler.
  */
 import dgram from 'node:dgram';
 import net from 'node:net';
 import type { Logger } from '../log.js';
 import type { QueryHandler } from './handler.js';
+import type { TsigGate } from './tsig-gate.js';
+import type { XfrOut, XfrSink } from './xfrout.js';
 
 export interface Listen {
   address: string;
@@ -17,6 +23,18 @@ export interface ServerOptions {
   listen: readonly Listen[];
   tcpIdleMs: number;
   maxTcpConnections: number;
+  /** TSIG verification and signing of replies; without it signed requests reach the handler as is. */
+  gate?: TsigGate;
+  /** Outgoing AXFR/IXFR; without it the handler refuses them. */
+  xfrout?: XfrOut;
+}
+
+/** RFC 1035 §4.2.2: a TCP message is preceded by its length. */
+function frame(reply: Buffer): Buffer {
+  const f = Buffer.allocUnsafe(2 + reply.length);
+  f.writeUInt16BE(reply.length, 0);
+  reply.copy(f, 2);
+  return f;
 }
 
 export class DnsServer {
@@ -44,7 +62,7 @@ export class DnsServer {
     sock.on('message', (msg, rinfo) => {
       let reply: Buffer | undefined;
       try {
-        reply = this.handler.handle(msg, 'udp', rinfo.address);
+        reply = this.dispatch(msg, rinfo.address);
       } catch (e) {
         this.log.error({ err: e, peer: rinfo.address }, 'unhandled error answering UDP query');
       }
@@ -74,38 +92,89 @@ export class DnsServer {
     });
   }
 
+  /**
+   * One request: the TSIG gate, then xfrout for zone transfer requests (on TCP a running transfer
+   * writing to `sink`), then the query handler. Replies to signed requests are signed.
+   */
+  private dispatch(msg: Buffer, peer: string): Buffer | undefined;
+  private dispatch(msg: Buffer, peer: string, sink: XfrSink): Buffer | Promise<void> | undefined;
+  private dispatch(msg: Buffer, peer: string, sink?: XfrSink): Buffer | Promise<void> | undefined {
+    const gate = this.opts.gate?.check(msg, peer) ?? { kind: 'pass' as const };
+    if (gate.kind === 'answered') return gate.reply;
+    const { signed } = gate;
+    const xfrout = this.opts.xfrout;
+    const transfer = sink ? xfrout?.tcp(msg, peer, sink, signed) : xfrout?.udp(msg, peer, signed);
+    if (transfer) return transfer;
+    const reply = this.handler.handle(msg, sink ? 'tcp' : 'udp', peer, signed);
+    return reply && signed ? signed.sign(reply) : reply;
+  }
+
   private serveConnection(c: net.Socket): void {
     this.conns.add(c);
     c.setNoDelay(true);
     c.setTimeout(this.opts.tcpIdleMs, () => c.destroy());
+    const peer = c.remoteAddress ?? '';
     let pending = Buffer.alloc(0);
-    c.on('data', (chunk) => {
-      // At most one unfinished frame (≤ 65537 bytes) is ever held.
-      pending = pending.length ? Buffer.concat([pending, chunk]) : chunk;
-      while (pending.length >= 2) {
+    /** A zone transfer owns the connection: later requests wait for it (answered in order). */
+    let transferring = false;
+    // Transfer messages wait for the socket to drain, and yield to the event loop in between.
+    const sink: XfrSink = {
+      send: (reply) =>
+        new Promise<void>((resolve, reject) => {
+          if (c.destroyed) return reject(new Error('client closed the connection'));
+          if (c.write(frame(reply))) return setImmediate(resolve);
+          const done = () => {
+            c.off('drain', done);
+            c.off('close', done);
+            if (c.destroyed) reject(new Error('client closed the connection'));
+            else resolve();
+          };
+          c.on('drain', done);
+          c.on('close', done);
+        }),
+    };
+    const work = () => {
+      while (!transferring && pending.length >= 2) {
         const len = pending.readUInt16BE(0);
         if (pending.length < 2 + len) break;
         const msg = pending.subarray(2, 2 + len);
         pending = pending.subarray(2 + len);
-        let reply: Buffer | undefined;
+        let reply: Buffer | Promise<void> | undefined;
         try {
-          reply = this.handler.handle(msg, 'tcp', c.remoteAddress ?? '');
+          reply = this.dispatch(msg, peer, sink);
         } catch (e) {
-          this.log.error({ err: e, peer: c.remoteAddress }, 'unhandled error answering TCP query');
+          this.log.error({ err: e, peer }, 'unhandled error answering TCP query');
+        }
+        if (reply instanceof Promise) {
+          transferring = true;
+          c.pause();
+          reply.then(
+            () => {
+              transferring = false;
+              c.resume();
+              work();
+            },
+            () => c.destroy(),
+          );
+          return;
         }
         if (!reply) {
           // RFC 7766 §7: nothing sensible to say to garbage; close rather than wait.
           c.destroy();
           return;
         }
-        const frame = Buffer.allocUnsafe(2 + reply.length);
-        frame.writeUInt16BE(reply.length, 0);
-        reply.copy(frame, 2);
-        if (!c.write(frame)) {
+        if (!c.write(frame(reply))) {
           c.pause();
-          c.once('drain', () => c.resume());
+          c.once('drain', () => {
+            if (!transferring) c.resume();
+          });
         }
       }
+    };
+    c.on('data', (chunk) => {
+      // At most one unfinished frame (≤ 65537 bytes) is held, plus what arrived before a pause.
+      pending = pending.length ? Buffer.concat([pending, chunk]) : chunk;
+      work();
     });
     c.on('error', () => c.destroy());
     c.on('close', () => this.conns.delete(c));

@@ -4,6 +4,7 @@
  */
 import { labelCount, stripLabels, toLower } from '../dns/name.js';
 import type { ZoneState, ZoneStore } from '../store/zone-store.js';
+import type { AclMatch } from './acl.js';
 import type { ZoneFinder, ZoneView } from './lookup.js';
 
 export interface ZoneEntry {
@@ -13,8 +14,10 @@ export interface ZoneEntry {
   state: ZoneState;
   /** Unix seconds when the zone expires without a successful refresh (null: not loaded). */
   expiresAt: number | null;
-  /** Who may NOTIFY us for this zone (RFC 1996 §3.10). */
-  allowNotify: (address: string) => boolean;
+  /** Who may NOTIFY us for this zone (RFC 1996 §3.10): source address, or the TSIG key that signed. */
+  allowNotify: AclMatch;
+  /** Who may transfer the zone from us (AXFR/IXFR out); nobody by default. */
+  allowTransfer: AclMatch;
 }
 
 export class ZoneTable implements ZoneFinder {
@@ -25,7 +28,12 @@ export class ZoneTable implements ZoneFinder {
     name: string,
     apex: Buffer,
     store: ZoneStore,
-    init: { state: ZoneState; expiresAt?: number | null; allowNotify?: (address: string) => boolean },
+    init: {
+      state: ZoneState;
+      expiresAt?: number | null;
+      allowNotify?: AclMatch;
+      allowTransfer?: AclMatch;
+    },
   ): ZoneEntry {
     const lower = toLower(apex);
     const entry: ZoneEntry = {
@@ -34,6 +42,7 @@ export class ZoneTable implements ZoneFinder {
       state: init.state,
       expiresAt: init.expiresAt ?? null,
       allowNotify: init.allowNotify ?? (() => false),
+      allowTransfer: init.allowTransfer ?? (() => false),
     };
     this.byApex.set(lower.toString('latin1'), entry);
     this.maxLabels = Math.max(this.maxLabels, labelCount(lower));

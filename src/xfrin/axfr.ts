@@ -20,9 +20,10 @@ import {
 import { equalNames, isSubdomain, nameToText, toLower } from '../dns/name.js';
 import { rcodeText } from '../dns/rcode.js';
 import { parseSoa } from '../dns/soa.js';
+import type { TsigKey } from '../dns/tsig.js';
 import { CLASS, TYPE } from '../dns/types.js';
 import type { ZoneRR } from '../store/zone-store.js';
-import { buildQuery } from './query.js';
+import { buildQuery, signQuery } from './query.js';
 import { type Endpoint, tcpStream } from './transport.js';
 
 export class XfrError extends Error {
@@ -153,16 +154,26 @@ export interface TransferLimits {
   maxIdleSeconds: number;
 }
 
-export async function axfr(primary: Endpoint, zone: Buffer, limits: TransferLimits): Promise<AxfrResult> {
+/** With `key`, the request is TSIG-signed and every message of the reply must verify. */
+export async function axfr(
+  primary: Endpoint,
+  zone: Buffer,
+  limits: TransferLimits,
+  key?: TsigKey,
+): Promise<AxfrResult> {
   const { id, msg } = buildQuery(zone, TYPE.AXFR);
+  const query = signQuery(msg, key);
+  const tsig = query.verifier();
   const reader = new AxfrReader(zone, id, limits.maxRecords);
   let first = true;
   const stats = await tcpStream(
     primary,
-    msg,
+    query.msg,
     (m) => {
+      tsig?.verify(m);
       const done = reader.push(m, first);
       first = false;
+      if (done) tsig?.finish();
       return done;
     },
     {

@@ -12,11 +12,12 @@
 import type { WireRR } from '../dns/message.js';
 import { equalNames, toLower } from '../dns/name.js';
 import { parseSoa } from '../dns/soa.js';
+import type { TsigKey } from '../dns/tsig.js';
 import { CLASS, TYPE } from '../dns/types.js';
 import { MessageWriter } from '../dns/writer.js';
 import type { ZoneRR } from '../store/zone-store.js';
 import { AxfrReader, checkedMessage, intake, type TransferLimits, XfrError } from './axfr.js';
-import { randomId } from './query.js';
+import { randomId, signQuery } from './query.js';
 import { type Endpoint, type StreamStats, tcpStream } from './transport.js';
 
 /** One version step of an incremental transfer; the SOAs are in `deleted`/`added` too. */
@@ -158,21 +159,27 @@ export function buildIxfrQuery(zone: Buffer, soaTtl: number, soaRdata: Buffer): 
   return { id, msg: w.finish() };
 }
 
+/** With `key`, the request is TSIG-signed and every message of the reply must verify. */
 export async function ixfr(
   primary: Endpoint,
   zone: Buffer,
   ours: { serial: number; ttl: number; rdata: Buffer },
   limits: TransferLimits,
+  key?: TsigKey,
 ): Promise<IxfrResult & StreamStats & { dropped: { owner: string; type: number }[] }> {
   const { id, msg } = buildIxfrQuery(zone, ours.ttl, ours.rdata);
+  const query = signQuery(msg, key);
+  const tsig = query.verifier();
   const reader = new IxfrReader(zone, id, ours.serial, limits.maxRecords);
   let first = true;
   const stats = await tcpStream(
     primary,
-    msg,
+    query.msg,
     (m) => {
+      tsig?.verify(m);
       const done = reader.push(m, first);
       first = false;
+      if (done) tsig?.finish();
       return done;
     },
     {

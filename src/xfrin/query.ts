@@ -2,6 +2,7 @@
 import { randomInt } from 'node:crypto';
 import packet from 'dns-packet';
 import { nameToText } from '../dns/name.js';
+import { signRequest, type TsigKey, TsigResponseVerifier } from '../dns/tsig.js';
 import { typeToText } from '../dns/types.js';
 
 /** Message IDs are random (RFC 5452 §4.3). */
@@ -24,4 +25,21 @@ export function buildQuery(
       : [],
   });
   return { id, msg };
+}
+
+export interface SignedQuery {
+  msg: Buffer;
+  /** A fresh verifier for one reply stream to `msg` (undefined when unsigned). */
+  verifier(): TsigResponseVerifier | undefined;
+}
+
+/**
+ * Signs a query with the primary's TSIG key (RFC 8945 §5.1); every reply to it must then verify.
+ * Without a key the query goes unsigned and replies are taken as they are.
+ */
+export function signQuery(msg: Buffer, key: TsigKey | undefined): SignedQuery {
+  if (!key) return { msg, verifier: () => undefined };
+  const now = () => Math.floor(Date.now() / 1000);
+  const signed = signRequest(msg, key, now());
+  return { msg: signed.msg, verifier: () => new TsigResponseVerifier(key, signed.mac, now) };
 }

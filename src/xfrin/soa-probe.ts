@@ -8,9 +8,10 @@ import { FLAG_AA, FLAG_QR, FLAG_TC, parseMessage, rcodeOf } from '../dns/message
 import { equalNames } from '../dns/name.js';
 import { rcodeText } from '../dns/rcode.js';
 import { parseSoa } from '../dns/soa.js';
+import type { TsigKey } from '../dns/tsig.js';
 import { TYPE } from '../dns/types.js';
 import { XfrError } from './axfr.js';
-import { buildQuery } from './query.js';
+import { buildQuery, signQuery } from './query.js';
 import { type Endpoint, tcpStream, udpExchange } from './transport.js';
 
 export interface ProbeResult {
@@ -19,11 +20,21 @@ export interface ProbeResult {
   expire?: number;
 }
 
-/** The SOA query, asking for EDNS EXPIRE (RFC 7314 §2). */
-export async function probeSerial(primary: Endpoint, zone: Buffer, timeoutMs: number): Promise<ProbeResult> {
-  const { id, msg } = buildQuery(zone, TYPE.SOA, [{ code: OPTION.EXPIRE, data: Buffer.alloc(0) }]);
+/** The SOA query, asking for EDNS EXPIRE (RFC 7314 §2); TSIG-signed with `key`, and verified. */
+export async function probeSerial(
+  primary: Endpoint,
+  zone: Buffer,
+  timeoutMs: number,
+  key?: TsigKey,
+): Promise<ProbeResult> {
+  const { id, msg: unsigned } = buildQuery(zone, TYPE.SOA, [{ code: OPTION.EXPIRE, data: Buffer.alloc(0) }]);
+  const query = signQuery(unsigned, key);
+  const msg = query.msg;
   let reply = await udpExchange(primary, msg, timeoutMs);
-  if (reply.length >= 4 && reply.readUInt16BE(2) & FLAG_TC) {
+  const truncated = reply.length >= 4 && reply.readUInt16BE(2) & FLAG_TC;
+  // A truncated UDP reply is not verified (it may lack its TSIG): the TCP retry is.
+  if (!truncated) query.verifier()?.verify(reply);
+  if (truncated) {
     let got: Buffer | undefined;
     const keep = (m: Buffer) => {
       got = Buffer.from(m);
@@ -36,6 +47,7 @@ export async function probeSerial(primary: Endpoint, zone: Buffer, timeoutMs: nu
       maxBytes: 70_000,
     });
     reply = got!;
+    query.verifier()?.verify(reply);
   }
   return serialFromReply(reply, id, zone);
 }

@@ -19,15 +19,22 @@ export const endpointText = (e: Endpoint): string => `${e.address}#${e.port}`;
  * so only the server's own replies are accepted and an ICMP "port unreachable" fails at once
  * instead of after the timeout.
  */
-export function udpExchange(to: Endpoint, query: Buffer, timeoutMs: number): Promise<Buffer> {
+export function udpExchange(
+  to: Endpoint,
+  query: Buffer,
+  timeoutMs: number,
+  signal?: AbortSignal,
+): Promise<Buffer> {
   const id = query.readUInt16BE(0);
   return new Promise((resolve, reject) => {
     const sock = dgram.createSocket(net.isIPv6(to.address) ? 'udp6' : 'udp4');
     let settled = false;
+    const abort = () => done(new TransportError(`UDP exchange with ${endpointText(to)} aborted`));
     const done = (err: Error | null, msg?: Buffer) => {
       if (settled) return;
       settled = true;
       clearTimeout(timer);
+      signal?.removeEventListener('abort', abort);
       sock.close();
       if (err) reject(err);
       else resolve(msg!);
@@ -36,6 +43,8 @@ export function udpExchange(to: Endpoint, query: Buffer, timeoutMs: number): Pro
       () => done(new TransportError(`no UDP reply from ${endpointText(to)} within ${timeoutMs} ms`)),
       timeoutMs,
     );
+    if (signal?.aborted) return abort();
+    signal?.addEventListener('abort', abort);
     sock.on('error', (e) => done(new TransportError(`UDP to ${endpointText(to)}: ${e.message}`)));
     sock.on('message', (msg) => {
       // Replies for another ID are ignored (RFC 5452 §9.1), not fatal.
