@@ -172,9 +172,9 @@ export class XfrOut {
   }
 
   private async stream(r: Admitted, sink: XfrSink): Promise<void> {
-    const { q, entry, peer, signed } = r;
+    const { q, entry, signed } = r;
     const started = Date.now();
-    const log = this.log.child({ zone: entry.name, peer, key: signed?.key });
+    const log = this.log.child({ zone: entry.name, peer: r.peer, key: signed?.key });
     const open = this.opts.openReader;
     if (!open) {
       log.error('zone transfer refused: transfers out need a database file, not :memory:');
@@ -184,57 +184,14 @@ export class XfrOut {
     const packer = new Packer(q, (this.opts.messageSize ?? MAX_MESSAGE) - (signed?.reserve ?? 0), (m) =>
       sink.send(signed ? signed.sign(m) : m),
     );
-    let kind = 'axfr';
-    let serial: number | undefined;
+    let sent: { kind: string; serial: number } | undefined;
     try {
       // One read transaction: the SOA, the records and the history are one version (WAL snapshot).
       db.exec('BEGIN');
-      const soa = db
-        .prepare('SELECT ttl, rdata_wire AS rdata FROM records WHERE zone = ? AND rtype = 6 AND nkey = ?')
-        .get(entry.name, nameKey(entry.view.apex)) as SoaRow | undefined;
-      if (!soa) {
-        log.warn('zone transfer refused: zone has no SOA');
-        await sink.send(this.reply(q, RCODE.SERVFAIL, signed));
-        return;
-      }
-      serial = parseSoa(soa.rdata).serial;
-      const apex = entry.view.apex;
-      if (r.clientSerial !== undefined) {
-        if (!isNewer(serial, r.clientSerial)) {
-          kind = 'uptodate';
-          await sink.send(this.reply(q, RCODE.NOERROR, signed, { aa: true, soa }));
-          return;
-        }
-        const plan = ixfrPlan(db, entry.name, r.clientSerial, serial);
-        if (typeof plan === 'string') {
-          kind = 'axfr-style ixfr';
-          log.info({ serial, serial_from: r.clientSerial, reason: plan }, 'IXFR answered AXFR-style');
-        } else {
-          kind = 'ixfr';
-          await packer.add(apex, TYPE.SOA, soa.ttl, soa.rdata);
-          await streamVersions(db, apex, plan, packer);
-          await packer.add(apex, TYPE.SOA, soa.ttl, soa.rdata);
-          await packer.flush();
-          return;
-        }
-      }
-      await packer.add(apex, TYPE.SOA, soa.ttl, soa.rdata);
-      // Index order (zone, nkey, …): each name's RRsets together, no sort in memory.
-      const rows = db
-        .prepare(
-          'SELECT nkey, rtype, ttl, rdata_wire FROM records WHERE zone = ? AND rtype != 6 ORDER BY nkey',
-        )
-        .raw()
-        .iterate(entry.name) as IterableIterator<[Buffer, number, number, Buffer]>;
-      for (const [nkey, rtype, ttl, rdata] of rows) {
-        const p = packer.add(nameFromKey(nkey), rtype, ttl, rdata);
-        if (p) await p;
-      }
-      await packer.add(apex, TYPE.SOA, soa.ttl, soa.rdata);
-      await packer.flush();
+      sent = await this.send(db, r, packer, sink, log);
     } catch (e) {
       log.warn(
-        { kind, serial, err: (e as Error).message, messages: packer.messages, records: packer.records },
+        { err: (e as Error).message, messages: packer.messages, records: packer.records },
         'zone transfer out failed',
       );
       // The client holds a partial stream: the caller closes the connection.
@@ -243,10 +200,11 @@ export class XfrOut {
       // Ends the read transaction (iterators are closed by now) and releases the snapshot.
       db.close();
     }
+    if (!sent) return;
     log.info(
       {
-        kind,
-        serial,
+        kind: sent.kind,
+        serial: sent.serial,
         serial_from: r.clientSerial,
         records: packer.records,
         messages: packer.messages,
@@ -255,6 +213,57 @@ export class XfrOut {
       },
       'zone transferred out',
     );
+  }
+
+  /** Streams the answer from `db`; returns what was sent, or undefined for an error reply. */
+  private async send(
+    db: Database.Database,
+    r: Admitted,
+    packer: Packer,
+    sink: XfrSink,
+    log: Logger,
+  ): Promise<{ kind: string; serial: number } | undefined> {
+    const { q, entry, signed } = r;
+    const apex = entry.view.apex;
+    const soa = db
+      .prepare('SELECT ttl, rdata_wire AS rdata FROM records WHERE zone = ? AND rtype = 6 AND nkey = ?')
+      .get(entry.name, nameKey(apex)) as SoaRow | undefined;
+    if (!soa) {
+      log.warn('zone transfer refused: zone has no SOA');
+      await sink.send(this.reply(q, RCODE.SERVFAIL, signed));
+      return undefined;
+    }
+    const serial = parseSoa(soa.rdata).serial;
+    let kind = 'axfr';
+    if (r.clientSerial !== undefined) {
+      if (!isNewer(serial, r.clientSerial)) {
+        await sink.send(this.reply(q, RCODE.NOERROR, signed, { aa: true, soa }));
+        return { kind: 'uptodate', serial };
+      }
+      const plan = ixfrPlan(db, entry.name, r.clientSerial, serial);
+      if (typeof plan !== 'string') {
+        await packer.add(apex, TYPE.SOA, soa.ttl, soa.rdata);
+        await streamVersions(db, apex, plan, packer);
+        await packer.add(apex, TYPE.SOA, soa.ttl, soa.rdata);
+        await packer.flush();
+        return { kind: 'ixfr', serial };
+      }
+      kind = 'axfr-style ixfr';
+      log.info({ serial, serial_from: r.clientSerial, reason: plan }, 'IXFR answered AXFR-style');
+    }
+    await packer.add(apex, TYPE.SOA, soa.ttl, soa.rdata);
+    // Index order (zone, nkey, …): each name's RRsets together, no sort in memory.
+    const rows = db
+      .prepare('SELECT nkey, rtype, ttl, rdata_wire FROM records WHERE zone = ? AND rtype != 6 ORDER BY nkey')
+      .raw()
+      .iterate(entry.name) as IterableIterator<[Buffer, number, number, Buffer]>;
+    for (const [nkey, rtype, ttl, rdata] of rows) {
+      const p = packer.add(nameFromKey(nkey), rtype, ttl, rdata);
+      if (p) await p;
+    }
+    await packer.add(apex, TYPE.SOA, soa.ttl, soa.rdata);
+    await packer.flush();
+    return { kind, serial };
   }
 }
 
