@@ -215,3 +215,14 @@ export function textToName(text: string): Buffer {
   if (wire.length > MAX_NAME) throw new WireError(`name longer than 255 octets: "${text}"`);
   return wire;
 }
+
+/** The wire name (lower case) of a nameKey(): the inverse of nameKey for lower-case names. */
+export function keyToName(nkey: Buffer): Buffer {
+  const ls: Buffer[] = [];
+  let pos = 0;
+  while (pos < nkey.length) {
+    ls.push(nkey.subarray(pos + 1, pos + 1 + nkey[pos]));
+    pos += 1 + nkey[pos];
+  }
+  return fromLabels(ls.reverse());
+}

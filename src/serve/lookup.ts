@@ -1,17 +1,18 @@
 /**
  * The authoritative lookup of RFC 1034 §4.3.2, as a pure function over a read-only zone view:
  * zone cuts (referrals with glue), DNAME (RFC 6672), exact matches, CNAME chains, wildcards
- * (RFC 4592), NODATA vs NXDOMAIN with the SOA for negative caching (RFC 2308 §3).
+ * (RFC 4592), NODATA vs NXDOMAIN with the SOA for negative caching (RFC 2308 §3), and, when the
+ * query has DO, the RRSIGs and the NSEC/NSEC3 denial proofs of RFC 4035 §3.1 / RFC 5155 §7.2.
  *
  * Names are handled as nameKey()s (root-first length-prefixed labels): the key of an ancestor is a
  * prefix of the key of its descendant, so walking down from the apex is slicing one buffer.
  */
-
+import { canonicalKey, type Nsec3Param, nsec3Hash, parseNsec3Param } from '../dns/dnssec.js';
 import { RCODE } from '../dns/message.js';
-import { fromLabels, labels, nameKey, readName, stripLabels } from '../dns/name.js';
+import { fromLabels, keyToName, labels, nameKey, readName, stripLabels } from '../dns/name.js';
 import { parseSoa } from '../dns/soa.js';
 import { TYPE } from '../dns/types.js';
-import type { StoredRRset, ZoneReader } from '../store/zone-store.js';
+import { type StoredRRset, sigKey, type ZoneReader } from '../store/zone-store.js';
 
 export interface RRset {
   owner: Buffer;
@@ -42,10 +43,15 @@ export interface ZoneFinder {
 export interface LookupOptions {
   /** RD was set: BIND's default `minimal-responses no-auth-recursive` then omits the apex NS. */
   recursionDesired: boolean;
+  /** DO was set (RFC 3225): add RRSIGs and denial proofs from signed zones. */
+  dnssecOk?: boolean;
 }
+
+type Node = Map<number, StoredRRset>;
 
 /** Longest CNAME/DNAME chain followed (BIND stops at 16 too). */
 const MAX_CHAIN = 16;
+const WILDCARD = Buffer.from([1, 0x2a]);
 
 type Step = { next: Buffer } | undefined;
 
@@ -53,7 +59,7 @@ export function lookup(zones: ZoneFinder, qname: Buffer, qtype: number, opts: Lo
   const res: LookupResult = { rcode: RCODE.NOERROR, aa: true, answer: [], authority: [], additional: [] };
   const seen = new Set<string>();
   let name = qname;
-  let last: ZoneView | undefined;
+  let last: ZoneAnswer | undefined;
   for (let hop = 0; hop <= MAX_CHAIN; hop++) {
     const zone = zones.find(name);
     if (!zone) {
@@ -64,28 +70,17 @@ export function lookup(zones: ZoneFinder, qname: Buffer, qtype: number, opts: Lo
     const id = key.toString('latin1');
     if (seen.has(id)) break; // CNAME loop
     seen.add(id);
-    last = zone;
-    const step = answerInZone(zone, name, key, qtype, res, hop === 0);
+    last = new ZoneAnswer(zone, res, qtype, opts);
+    const step = last.answer(name, key, hop === 0);
     if (!step) break;
     name = step.next;
   }
-  if (last && res.rcode === RCODE.NOERROR && res.answer.length > 0 && res.authority.length === 0) {
-    addApexNs(last, res, opts);
+  // A positive answer (authority holds at most a wildcard's denial proof) gets the apex NS.
+  const positive = res.rcode === RCODE.NOERROR && res.answer.length > 0;
+  if (last && positive && !res.authority.some((s) => s.type === TYPE.SOA || s.type === TYPE.NS)) {
+    last.addApexNs();
   }
   return res;
-}
-
-/**
- * Positive answers carry the zone's NS in authority unless RD was set (BIND's default
- * `minimal-responses no-auth-recursive`), and not when the answer already holds that RRset.
- */
-function addApexNs(zone: ZoneView, res: LookupResult, opts: LookupOptions): void {
-  if (opts.recursionDesired) return;
-  if (res.answer.some((s) => s.type === TYPE.NS && s.owner.length === zone.apex.length)) return;
-  const ns = zone.reader.node(nameKey(zone.apex)).get(TYPE.NS);
-  if (!ns) return;
-  res.authority.push(rrset(zone.apex, TYPE.NS, ns));
-  addAdditional(zone, res);
 }
 
 /** Offsets in `key` just after each label, from the apex down to the full name. */
@@ -110,156 +105,320 @@ function ancestorName(name: Buffer, key: Buffer, len: number): Buffer {
   return stripLabels(name, below);
 }
 
-function answerInZone(
-  zone: ZoneView,
-  name: Buffer,
-  key: Buffer,
-  qtype: number,
-  res: LookupResult,
-  first: boolean,
-): Step {
-  const { reader } = zone;
-  const apexKey = nameKey(zone.apex);
-  const steps = boundaries(key, apexKey.length);
-  let encloser = apexKey.length; // closest encloser found so far (key length)
+/** One zone's part of an answer: the RFC 1034 steps, plus DNSSEC material when asked for. */
+class ZoneAnswer {
+  private readonly reader: ZoneReader;
+  private readonly apexKey: Buffer;
+  private apexNode: Node | undefined;
+  private readonly dnssec: boolean;
+  private nsec3: Nsec3Param | undefined;
+  /** Denial records already added (one NSEC may prove two things). */
+  private readonly proven = new Set<string>();
 
-  // Walk from just below the apex towards the name, looking for a zone cut or a DNAME above it.
-  for (let i = 0; i < steps.length - 1; i++) {
-    const len = steps[i];
-    const akey = key.subarray(0, len);
-    const node = reader.node(akey);
-    if (node.size === 0) {
-      if (!reader.hasChildren(akey)) return wildcardOrNxdomain(zone, name, key, encloser, qtype, res);
-      encloser = len;
-      continue;
+  constructor(
+    private readonly zone: ZoneView,
+    private readonly res: LookupResult,
+    private readonly qtype: number,
+    private readonly opts: LookupOptions,
+  ) {
+    this.reader = zone.reader;
+    this.apexKey = nameKey(zone.apex);
+    this.dnssec = opts.dnssecOk === true && this.apex().has(sigKey(TYPE.SOA));
+    const param = this.dnssec ? this.apex().get(TYPE.NSEC3PARAM) : undefined;
+    this.nsec3 = param ? parseNsec3Param(param.rdatas[0]) : undefined;
+  }
+
+  private apex(): Node {
+    this.apexNode ??= this.reader.node(this.apexKey);
+    return this.apexNode;
+  }
+
+  /** A node, with NSEC3 owner names hidden: they are not names of the zone (RFC 5155 §7.2.8). */
+  private node(key: Buffer): Node {
+    if (key.length === this.apexKey.length) return this.apex();
+    const n = this.reader.node(key);
+    if (n.has(TYPE.NSEC3) && [...n.keys()].every((t) => t === TYPE.NSEC3 || t === sigKey(TYPE.NSEC3))) {
+      return new Map();
     }
-    encloser = len;
-    const ns = node.get(TYPE.NS);
-    if (ns) return referral(zone, ancestorName(name, key, len), ns, res, first);
-    const dname = node.get(TYPE.DNAME);
-    if (dname) return synthesizeFromDname(ancestorName(name, key, len), dname, name, qtype, res);
+    return n;
   }
 
-  const node = reader.node(key);
-  if (node.size > 0) {
-    const ns = node.get(TYPE.NS);
-    // At a cut the parent answers only DS (RFC 4035 §3.1.4.1); everything else is referred.
-    if (ns && key.length !== apexKey.length && qtype !== TYPE.DS) return referral(zone, name, ns, res, first);
-    return answerNode(zone, name, node, qtype, res);
-  }
-  if (key.length === apexKey.length || reader.hasChildren(key)) {
-    // An empty non-terminal exists (RFC 4592 §2.2.2): NODATA, not NXDOMAIN.
-    addNegative(zone, res, qtype);
-    return undefined;
-  }
-  return wildcardOrNxdomain(zone, name, key, encloser, qtype, res);
-}
+  answer(name: Buffer, key: Buffer, first: boolean): Step {
+    const steps = boundaries(key, this.apexKey.length);
+    let encloser = this.apexKey.length; // closest encloser found so far (key length)
 
-/** RFC 4592 §3.3.1: the source of synthesis is `*.<closest encloser>`. */
-function wildcardOrNxdomain(
-  zone: ZoneView,
-  name: Buffer,
-  key: Buffer,
-  encloser: number,
-  qtype: number,
-  res: LookupResult,
-): Step {
-  const wkey = Buffer.concat([key.subarray(0, encloser), Buffer.from([1, 0x2a])]);
-  const node = zone.reader.node(wkey);
-  if (node.size > 0) return answerNode(zone, name, node, qtype, res);
-  res.rcode = RCODE.NXDOMAIN;
-  addNegative(zone, res, qtype);
-  return undefined;
-}
-
-/** Answers from the RRsets at one node (exact or wildcard-expanded, owner = the name asked). */
-function answerNode(
-  zone: ZoneView,
-  owner: Buffer,
-  node: Map<number, StoredRRset>,
-  qtype: number,
-  res: LookupResult,
-): Step {
-  if (qtype === TYPE.ANY) {
-    // BIND 9.18 (minimal-any no) returns every RRset; RFC 8482 minimal ANY is not its default.
-    for (const [type, set] of node) res.answer.push(rrset(owner, type, set));
-  } else {
-    const set = node.get(qtype);
-    if (set) {
-      res.answer.push(rrset(owner, qtype, set));
-    } else {
-      const cname = node.get(TYPE.CNAME);
-      if (cname && qtype !== TYPE.CNAME) {
-        res.answer.push(rrset(owner, TYPE.CNAME, cname));
-        return { next: readName(cname.rdatas[0], 0).name };
+    // Walk from just below the apex towards the name, looking for a zone cut or a DNAME above it.
+    for (let i = 0; i < steps.length - 1; i++) {
+      const len = steps[i];
+      const akey = key.subarray(0, len);
+      const node = this.node(akey);
+      if (node.size === 0) {
+        if (!this.reader.hasChildren(akey)) return this.wildcardOrNxdomain(name, key, encloser);
+        encloser = len;
+        continue;
       }
-      addNegative(zone, res, qtype);
+      encloser = len;
+      if (node.has(TYPE.NS)) return this.referral(ancestorName(name, key, len), node, first);
+      const dname = node.get(TYPE.DNAME);
+      if (dname) return this.synthesizeFromDname(ancestorName(name, key, len), node, dname, name);
+    }
+
+    const node = this.node(key);
+    if (node.size > 0) {
+      // At a cut the parent answers only its own data there, DS and NSEC (RFC 4035 §3.1.4.1,
+      // §2.3); everything else is referred.
+      const atCut = node.has(TYPE.NS) && key.length !== this.apexKey.length;
+      const parentSide = this.qtype === TYPE.DS || (this.qtype === TYPE.NSEC && node.has(TYPE.NSEC));
+      if (atCut && !parentSide) return this.referral(name, node, first);
+      return this.answerNode(name, name, node);
+    }
+    if (key.length === this.apexKey.length || this.reader.hasChildren(key)) {
+      // An empty non-terminal exists (RFC 4592 §2.2.2): NODATA, not NXDOMAIN.
+      this.addNegative();
+      if (this.nsec3) this.nsec3Match(name);
+      else this.nsecCover(name);
       return undefined;
     }
+    return this.wildcardOrNxdomain(name, key, encloser);
   }
-  addAdditional(zone, res);
-  return undefined;
-}
 
-function referral(zone: ZoneView, cut: Buffer, ns: StoredRRset, res: LookupResult, first: boolean): Step {
-  if (first) res.aa = false;
-  res.authority.push(rrset(cut, TYPE.NS, ns));
-  addAdditional(zone, res);
-  return undefined;
-}
-
-/** RFC 6672 §2.2: answer the DNAME and a CNAME from the name to its substitute. */
-function synthesizeFromDname(
-  owner: Buffer,
-  dname: StoredRRset,
-  name: Buffer,
-  qtype: number,
-  res: LookupResult,
-): Step {
-  res.answer.push(rrset(owner, TYPE.DNAME, dname));
-  const target = readName(dname.rdatas[0], 0).name;
-  const prefix = labels(name).slice(0, labels(name).length - labels(owner).length);
-  const next = fromLabels([...prefix, ...labels(target)]);
-  if (next.length > 255) {
-    res.rcode = RCODE.YXDOMAIN;
+  /** RFC 4592 §3.3.1: the source of synthesis is `*.<closest encloser>`. */
+  private wildcardOrNxdomain(name: Buffer, key: Buffer, encloser: number): Step {
+    const ce = ancestorName(name, key, encloser);
+    const wild = Buffer.concat([WILDCARD, ce]);
+    const node = this.node(Buffer.concat([key.subarray(0, encloser), WILDCARD]));
+    if (node.size > 0) {
+      // Proof that the name itself does not exist (RFC 4035 §3.1.3.3, RFC 5155 §7.2.6).
+      if (this.nsec3) this.nsec3Cover(this.nextCloser(name, key, encloser));
+      else this.nsecCover(name);
+      return this.answerNode(name, wild, node, { ce, nextCloser: this.nextCloser(name, key, encloser) });
+    }
+    this.res.rcode = RCODE.NXDOMAIN;
+    this.addNegative();
+    if (this.nsec3) {
+      // Closest encloser proof plus the wildcard (RFC 5155 §7.2.2).
+      this.nsec3Match(ce);
+      this.nsec3Cover(this.nextCloser(name, key, encloser));
+      this.nsec3Cover(wild);
+    } else {
+      this.nsecCover(name);
+      this.nsecCover(wild);
+    }
     return undefined;
   }
-  res.answer.push({ owner: name, type: TYPE.CNAME, ttl: dname.ttl, rdatas: [next] });
-  // A CNAME question is answered by the synthesized CNAME itself.
-  return qtype === TYPE.CNAME ? undefined : { next };
-}
 
-/** NXDOMAIN/NODATA: the zone SOA in authority with TTL min(SOA TTL, MINIMUM) (RFC 2308 §3). */
-function addNegative(zone: ZoneView, res: LookupResult, qtype: number): void {
-  const soa = zone.reader.node(nameKey(zone.apex)).get(TYPE.SOA);
-  if (!soa) return;
-  // BIND gives the SOA TTL 0 in an NXDOMAIN for an SOA question, so that SOA is not cached and
-  // then served as the answer to SOA queries for the zone.
-  const zero = qtype === TYPE.SOA && res.rcode === RCODE.NXDOMAIN;
-  const ttl = zero ? 0 : Math.min(soa.ttl, parseSoa(soa.rdatas[0]).minimum);
-  res.authority.push({ owner: zone.apex, type: TYPE.SOA, ttl, rdatas: soa.rdatas.slice(0, 1) });
-}
-
-/** RFC 1034 §4.3.2 step 6: addresses of NS, MX and SRV targets we hold, each once. */
-function addAdditional(zone: ZoneView, res: LookupResult): void {
-  const targets: Buffer[] = [];
-  for (const set of [...res.answer, ...res.authority]) {
-    const at = set.type === TYPE.NS ? 0 : set.type === TYPE.MX ? 2 : set.type === TYPE.SRV ? 6 : -1;
-    if (at < 0) continue;
-    for (const r of set.rdatas) targets.push(readName(r, at).name);
+  private nextCloser(name: Buffer, key: Buffer, encloser: number): Buffer {
+    return ancestorName(name, key, encloser + 1 + key[encloser]);
   }
-  const done = new Set<string>();
-  const apexKey = nameKey(zone.apex);
-  for (const t of targets) {
-    const key = nameKey(t);
-    const id = key.toString('latin1');
-    if (done.has(id) || !key.subarray(0, apexKey.length).equals(apexKey)) continue;
-    done.add(id);
-    const node = zone.reader.node(key);
-    for (const type of [TYPE.A, TYPE.AAAA]) {
-      const set = node.get(type);
-      if (set) res.additional.push(rrset(t, type, set));
+
+  /**
+   * Answers from the RRsets at one node; `owner` is the name asked (wildcards are expanded to it),
+   * `source` the node's own name. `wildcard` is set for a synthesized answer.
+   */
+  private answerNode(
+    owner: Buffer,
+    source: Buffer,
+    node: Node,
+    wildcard?: { ce: Buffer; nextCloser: Buffer },
+  ): Step {
+    const { res, qtype } = this;
+    if (qtype === TYPE.ANY) {
+      // BIND 9.18 (minimal-any no) returns every RRset, RRSIGs included whatever DO says;
+      // RFC 8482 minimal ANY is not its default.
+      for (const [type, set] of node) res.answer.push(rrset(owner, type < 0x10000 ? type : TYPE.RRSIG, set));
+      this.addAdditional();
+      return undefined;
     }
+    if (qtype === TYPE.RRSIG) {
+      const sigs = [...node].filter(([t]) => t >= 0x10000).flatMap(([, s]) => s.rdatas);
+      if (sigs.length > 0) {
+        res.answer.push({
+          owner,
+          type: TYPE.RRSIG,
+          ttl: node.get(sigKey(TYPE.SOA))?.ttl ?? [...node.values()][0].ttl,
+          rdatas: sigs,
+        });
+        return undefined;
+      }
+    }
+    if (node.has(qtype)) {
+      this.add(res.answer, owner, qtype, node);
+      this.addAdditional();
+      return undefined;
+    }
+    const cname = node.get(TYPE.CNAME);
+    // NSEC and RRSIG live beside a CNAME (RFC 4035 §2.5): asking for them does not follow it.
+    if (cname && qtype !== TYPE.CNAME && qtype !== TYPE.NSEC && qtype !== TYPE.RRSIG) {
+      this.add(res.answer, owner, TYPE.CNAME, node);
+      return { next: readName(cname.rdatas[0], 0).name };
+    }
+    // NODATA: the SOA, and proof that the type is absent at the (possibly wildcard) name.
+    this.addNegative();
+    if (this.nsec3) {
+      if (wildcard) {
+        this.nsec3Match(wildcard.ce);
+        this.nsec3Cover(wildcard.nextCloser);
+        this.nsec3Match(source);
+      } else if (!this.nsec3Match(source)) {
+        this.optOutProof(source);
+      }
+    } else {
+      this.nsecAt(source, node);
+      if (wildcard) this.nsecCover(owner);
+    }
+    return undefined;
+  }
+
+  private referral(cut: Buffer, node: Node, first: boolean): Step {
+    if (first) this.res.aa = false;
+    this.add(this.res.authority, cut, TYPE.NS, node);
+    if (this.dnssec) {
+      // A signed delegation carries its DS; an unsigned one the proof that there is none.
+      if (node.has(TYPE.DS)) this.add(this.res.authority, cut, TYPE.DS, node);
+      else if (this.nsec3) {
+        if (!this.nsec3Match(cut)) this.optOutProof(cut);
+      } else this.nsecAt(cut, node);
+    }
+    this.addAdditional(true);
+    return undefined;
+  }
+
+  /** RFC 6672 §2.2: answer the DNAME and a CNAME from the name to its substitute. */
+  private synthesizeFromDname(owner: Buffer, node: Node, dname: StoredRRset, name: Buffer): Step {
+    this.add(this.res.answer, owner, TYPE.DNAME, node);
+    const target = readName(dname.rdatas[0], 0).name;
+    const prefix = labels(name).slice(0, labels(name).length - labels(owner).length);
+    const next = fromLabels([...prefix, ...labels(target)]);
+    if (next.length > 255) {
+      this.res.rcode = RCODE.YXDOMAIN;
+      return undefined;
+    }
+    this.res.answer.push({ owner: name, type: TYPE.CNAME, ttl: dname.ttl, rdatas: [next] });
+    // A CNAME (or ANY) question is answered by the synthesized CNAME itself.
+    return this.qtype === TYPE.CNAME || this.qtype === TYPE.ANY ? undefined : { next };
+  }
+
+  /** An RRset, followed by its RRSIGs when DNSSEC records were asked for. */
+  private add(section: RRset[], owner: Buffer, type: number, node: Node, ttl?: number): void {
+    const set = node.get(type)!;
+    section.push({ owner, type, ttl: ttl ?? set.ttl, rdatas: set.rdatas });
+    const sigs = this.dnssec ? node.get(sigKey(type)) : undefined;
+    if (sigs) section.push({ owner, type: TYPE.RRSIG, ttl: ttl ?? sigs.ttl, rdatas: sigs.rdatas });
+  }
+
+  /** NXDOMAIN/NODATA: the zone SOA in authority with TTL min(SOA TTL, MINIMUM) (RFC 2308 §3). */
+  private addNegative(): void {
+    const soa = this.apex().get(TYPE.SOA);
+    if (!soa) return;
+    // BIND gives the SOA TTL 0 in an NXDOMAIN for an SOA question, so that SOA is not cached and
+    // then served as the answer to SOA queries for the zone.
+    const zero = this.qtype === TYPE.SOA && this.res.rcode === RCODE.NXDOMAIN;
+    const ttl = zero ? 0 : Math.min(soa.ttl, parseSoa(soa.rdatas[0]).minimum);
+    this.res.authority.push({ owner: this.zone.apex, type: TYPE.SOA, ttl, rdatas: soa.rdatas.slice(0, 1) });
+    const sigs = this.dnssec ? this.apex().get(sigKey(TYPE.SOA)) : undefined;
+    if (sigs) this.res.authority.push({ owner: this.zone.apex, type: TYPE.RRSIG, ttl, rdatas: sigs.rdatas });
+  }
+
+  /**
+   * Positive answers carry the zone's NS in authority unless RD was set (BIND's default
+   * `minimal-responses no-auth-recursive`), and not when the answer already holds that RRset.
+   */
+  addApexNs(): void {
+    // BIND leaves the NS out of DNSKEY and DS answers too (fetched by validators, not for data).
+    if (this.opts.recursionDesired || this.qtype === TYPE.DNSKEY || this.qtype === TYPE.DS) return;
+    const apexLen = this.zone.apex.length;
+    if (this.res.answer.some((s) => s.type === TYPE.NS && s.owner.length === apexLen)) return;
+    if (!this.apex().has(TYPE.NS)) return;
+    this.add(this.res.authority, this.zone.apex, TYPE.NS, this.apex());
+    this.addAdditional();
+  }
+
+  /** RFC 1034 §4.3.2 step 6: addresses of NS, MX and SRV targets we hold, each once. */
+  private addAdditional(glue = false): void {
+    const { res } = this;
+    const targets: Buffer[] = [];
+    for (const set of [...res.answer, ...res.authority]) {
+      const at = set.type === TYPE.NS ? 0 : set.type === TYPE.MX ? 2 : set.type === TYPE.SRV ? 6 : -1;
+      if (at < 0) continue;
+      for (const r of set.rdatas) targets.push(readName(r, at).name);
+    }
+    const done = new Set(res.additional.map((s) => `${nameKey(s.owner).toString('latin1')}/${s.type}`));
+    for (const t of targets) {
+      const key = nameKey(t);
+      if (!key.subarray(0, this.apexKey.length).equals(this.apexKey)) continue;
+      const node = this.reader.node(key);
+      for (const type of [TYPE.A, TYPE.AAAA]) {
+        const id = `${key.toString('latin1')}/${type}`;
+        if (!node.has(type) || done.has(id)) continue;
+        done.add(id);
+        // Glue below a cut is not signed; authoritative addresses come with their RRSIGs.
+        if (glue) res.additional.push(rrset(t, type, node.get(type)!));
+        else this.add(res.additional, t, type, node);
+      }
+    }
+  }
+
+  // --- NSEC (RFC 4035 §3.1.3) -------------------------------------------------------------
+
+  /** The NSEC at a name that exists (NODATA, insecure referral). */
+  private nsecAt(name: Buffer, node: Node): void {
+    if (!this.dnssec || !node.has(TYPE.NSEC)) return;
+    this.addProof(nameKey(name), name, TYPE.NSEC, node);
+  }
+
+  /** The NSEC whose span covers (or matches) `name` in canonical order. */
+  private nsecCover(name: Buffer): void {
+    if (!this.dnssec) return;
+    const owner = this.reader.nsecOwner(canonicalKey(nameKey(name)));
+    if (!owner) return;
+    this.addProof(owner, keyToName(owner), TYPE.NSEC, this.reader.node(owner));
+  }
+
+  // --- NSEC3 (RFC 5155 §7.2) --------------------------------------------------------------
+
+  private hashKey(name: Buffer): Buffer {
+    const label = Buffer.from(nsec3Hash(name, this.nsec3!), 'latin1');
+    return Buffer.concat([this.apexKey, Buffer.from([label.length]), label]);
+  }
+
+  /** The NSEC3 matching `name`; false when there is none (opt-out span). */
+  private nsec3Match(name: Buffer): boolean {
+    if (!this.dnssec || !this.nsec3) return false;
+    const key = this.hashKey(name);
+    const node = this.reader.node(key);
+    if (!node.has(TYPE.NSEC3)) return false;
+    this.addProof(key, keyToName(key), TYPE.NSEC3, node);
+    return true;
+  }
+
+  /** The NSEC3 whose hash span covers `name`'s hash. */
+  private nsec3Cover(name: Buffer): void {
+    if (!this.dnssec || !this.nsec3) return;
+    const owner = this.reader.nsec3Owner(this.hashKey(name));
+    if (owner) this.addProof(owner, keyToName(owner), TYPE.NSEC3, this.reader.node(owner));
+  }
+
+  /**
+   * No NSEC3 matches `name` (it sits in an opt-out span): the closest provable encloser proof,
+   * its matching NSEC3 and the covering NSEC3 of the next closer name (RFC 5155 §7.2.3, §7.2.7).
+   */
+  private optOutProof(name: Buffer): void {
+    const ls = labels(name).length;
+    for (let strip = 1; strip <= ls; strip++) {
+      const ancestor = stripLabels(name, strip);
+      if (this.nsec3Match(ancestor)) {
+        this.nsec3Cover(stripLabels(name, strip - 1));
+        return;
+      }
+      if (ancestor.length <= this.zone.apex.length) return;
+    }
+  }
+
+  private addProof(key: Buffer, owner: Buffer, type: number, node: Node): void {
+    const id = `${key.toString('latin1')}/${type}`;
+    if (this.proven.has(id) || !node.has(type)) return;
+    this.proven.add(id);
+    this.add(this.res.authority, owner, type, node);
   }
 }
 

@@ -8,8 +8,11 @@
  * Timestamps are Unix seconds (INTEGER) everywhere: `datetime(col, 'unixepoch')` shows them.
  */
 import type Database from 'better-sqlite3';
+import { canonicalKey } from '../dns/dnssec.js';
 
-const MIGRATIONS: string[] = [
+type Migration = string | ((db: Database.Database) => void);
+
+const MIGRATIONS: Migration[] = [
   // 1: zones, records, change history
   `
   CREATE TABLE zones (
@@ -89,6 +92,22 @@ const MIGRATIONS: string[] = [
   ) STRICT;
   CREATE INDEX transfers_by_zone ON transfers (zone, id);
   `,
+  // 3: DNSSEC denial lookups — the NSEC covering a name (canonical order key) and the NSEC3
+  // covering a hash (NSEC3 owners are one label under the apex, so nkey order is hash order).
+  (db) => {
+    db.exec('ALTER TABLE records ADD COLUMN ckey BLOB');
+    const set = db.prepare('UPDATE records SET ckey = ? WHERE id = ?');
+    for (const r of db.prepare('SELECT id, nkey FROM records WHERE rtype = 47').all() as {
+      id: number;
+      nkey: Buffer;
+    }[]) {
+      set.run(canonicalKey(r.nkey), r.id);
+    }
+    db.exec(`
+      CREATE INDEX records_nsec ON records (zone, ckey) WHERE rtype = 47;
+      CREATE INDEX records_nsec3 ON records (zone, nkey) WHERE rtype = 50;
+    `);
+  },
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;
@@ -102,7 +121,9 @@ export function migrate(db: Database.Database): void {
   }
   for (let v = current; v < SCHEMA_VERSION; v++) {
     db.transaction(() => {
-      db.exec(MIGRATIONS[v]);
+      const m = MIGRATIONS[v];
+      if (typeof m === 'string') db.exec(m);
+      else m(db);
       db.prepare('INSERT INTO schema_version (version) VALUES (?)').run(v + 1);
     })();
   }

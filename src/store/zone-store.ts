@@ -6,10 +6,11 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
+import { canonicalKey } from '../dns/dnssec.js';
 import { nameKey, nameToText, textToName, toLower } from '../dns/name.js';
 import { rdataToText } from '../dns/rdata.js';
 import { parseSoa } from '../dns/soa.js';
-import { typeToText } from '../dns/types.js';
+import { TYPE, typeToText } from '../dns/types.js';
 import { migrate } from './schema.js';
 
 /** One RR of a zone as transferred: owner in wire form, rdata bytes with names uncompressed. */
@@ -40,10 +41,20 @@ export interface StoredRRset {
   rdatas: Buffer[];
 }
 
+/**
+ * Key under which a node holds the RRSIGs covering `type` (RFC 4035 §3.1.1 answers each RRset
+ * with its own signatures, so they are grouped by the type they cover).
+ */
+export const sigKey = (type: number): number => 0x10000 + type;
+
 /** Read view of one zone, keyed by nameKey() of the owner. */
 export interface ZoneReader {
-  /** All RRsets at a name; empty when the name owns no records. */
+  /** All RRsets at a name (RRSIGs under sigKey(covered)); empty when the name owns no records. */
   node(nkey: Buffer): Map<number, StoredRRset>;
+  /** Owner nkey of the NSEC covering or matching a name, by canonical key (RFC 4034 §6.1). */
+  nsecOwner(ckey: Buffer): Buffer | undefined;
+  /** Owner nkey of the NSEC3 whose hash covers or matches, wrapping to the last (RFC 5155 §7.2). */
+  nsec3Owner(nkey: Buffer): Buffer | undefined;
   /** True when some name strictly below `nkey` owns records (so `nkey` exists, RFC 4592 §2.2.2). */
   hasChildren(nkey: Buffer): boolean;
 }
@@ -95,6 +106,9 @@ export class ZoneStore {
   readonly db: Database.Database;
   private readonly stNode: Database.Statement;
   private readonly stChildren: Database.Statement;
+  private readonly stNsec: Database.Statement;
+  private readonly stNsec3: Database.Statement;
+  private readonly stNsec3Last: Database.Statement;
 
   constructor(file: string) {
     if (file !== ':memory:') fs.mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
@@ -112,6 +126,19 @@ export class ZoneStore {
       .raw();
     this.stChildren = this.db
       .prepare('SELECT 1 FROM records WHERE zone = ? AND nkey > ? AND nkey < ? LIMIT 1')
+      .raw();
+    this.stNsec = this.db
+      .prepare(
+        'SELECT nkey FROM records WHERE zone = ? AND rtype = 47 AND ckey <= ? ORDER BY ckey DESC LIMIT 1',
+      )
+      .raw();
+    this.stNsec3 = this.db
+      .prepare(
+        'SELECT nkey FROM records WHERE zone = ? AND rtype = 50 AND nkey <= ? ORDER BY nkey DESC LIMIT 1',
+      )
+      .raw();
+    this.stNsec3Last = this.db
+      .prepare('SELECT nkey FROM records WHERE zone = ? AND rtype = 50 ORDER BY nkey DESC LIMIT 1')
       .raw();
   }
 
@@ -163,8 +190,8 @@ export class ZoneStore {
       'DELETE FROM records WHERE zone = ? AND nkey = ? AND rtype = ? AND rdata_wire = ?',
     );
     const add = db.prepare(
-      `INSERT OR IGNORE INTO records (zone, name, type, ttl, rdata, rtype, nkey, rdata_wire)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+      `INSERT OR IGNORE INTO records (zone, name, type, ttl, rdata, rtype, nkey, rdata_wire, ckey)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     );
     const change = db.prepare(
       `INSERT INTO changes (zone, serial_from, serial_to, kind, applied_at, primary_addr, removed, added)
@@ -196,7 +223,7 @@ export class ZoneStore {
               `version ${d.from}→${d.to} deletes ${row[0]} ${row[1]} ${row[3]}, which we do not hold`,
             );
           }
-          changeRr.run(changeId, 'del', ...row);
+          changeRr.run(changeId, 'del', ...row.slice(0, 7));
         }
         for (const rr of d.added) {
           const row = rowOf(rr);
@@ -205,7 +232,7 @@ export class ZoneStore {
               `version ${d.from}→${d.to} adds ${row[0]} ${row[1]} ${row[3]}, which we already hold`,
             );
           }
-          changeRr.run(changeId, 'add', ...row);
+          changeRr.run(changeId, 'add', ...row.slice(0, 7));
         }
         added += d.added.length;
         removed += d.deleted.length;
@@ -264,19 +291,27 @@ export class ZoneStore {
   }
 
   reader(zone: string): ZoneReader {
-    const { stNode, stChildren } = this;
+    const { stNode, stChildren, stNsec, stNsec3, stNsec3Last } = this;
     return {
       node(nkey) {
         const out = new Map<number, StoredRRset>();
         for (const [rtype, ttl, rdata] of stNode.all(zone, nkey) as [number, number, Buffer][]) {
-          const set = out.get(rtype);
+          const key = rtype === TYPE.RRSIG && rdata.length >= 2 ? sigKey(rdata.readUInt16BE(0)) : rtype;
+          const set = out.get(key);
           if (set) set.rdatas.push(rdata);
-          else out.set(rtype, { ttl, rdatas: [rdata] });
+          else out.set(key, { ttl, rdatas: [rdata] });
         }
         return out;
       },
       hasChildren(nkey) {
         return stChildren.get(zone, nkey, Buffer.concat([nkey, Buffer.from([0xff])])) !== undefined;
+      },
+      nsecOwner(ckey) {
+        return (stNsec.get(zone, ckey) as [Buffer] | undefined)?.[0];
+      },
+      nsec3Owner(nkey) {
+        const hit = (stNsec3.get(zone, nkey) ?? stNsec3Last.get(zone)) as [Buffer] | undefined;
+        return hit?.[0];
       },
     };
   }
@@ -292,7 +327,7 @@ export class ZoneStore {
       this.ensureZone(zone);
       const prev = this.zone(zone)!;
       db.exec(`CREATE TEMP TABLE IF NOT EXISTS incoming (
-        name TEXT, type TEXT, ttl INTEGER, rdata TEXT, rtype INTEGER, nkey BLOB, rdata_wire BLOB)`);
+        name TEXT, type TEXT, ttl INTEGER, rdata TEXT, rtype INTEGER, nkey BLOB, rdata_wire BLOB, ckey BLOB)`);
       db.exec('DELETE FROM temp.incoming');
       insertBatched(db, 'temp.incoming', rrs);
       db.exec('CREATE INDEX IF NOT EXISTS temp.incoming_key ON incoming (nkey, rtype, rdata_wire)');
@@ -306,6 +341,7 @@ export class ZoneStore {
       const changeId = Number(change.lastInsertRowid);
       const firstLoad = prev.serial === null;
       const cols = 'name, type, ttl, rdata, rtype, nkey, rdata_wire';
+      const recordCols = `${cols}, ckey`;
       const gone = `NOT EXISTS (SELECT 1 FROM temp.incoming i WHERE i.nkey = r.nkey AND i.rtype = r.rtype
                       AND i.rdata_wire = r.rdata_wire AND i.ttl = r.ttl)`;
       const fresh = `NOT EXISTS (SELECT 1 FROM records r WHERE r.zone = @zone AND r.nkey = i.nkey
@@ -327,8 +363,8 @@ export class ZoneStore {
       }
       const added = db
         .prepare(
-          `INSERT OR IGNORE INTO records (zone, ${cols})
-           SELECT @zone, ${cols} FROM temp.incoming i WHERE ${fresh} ORDER BY rowid`,
+          `INSERT OR IGNORE INTO records (zone, ${recordCols})
+           SELECT @zone, ${recordCols} FROM temp.incoming i WHERE ${fresh} ORDER BY rowid`,
         )
         .run({ zone }).changes;
       db.exec('DELETE FROM temp.incoming');
@@ -361,14 +397,15 @@ function rowOf(rr: ZoneRR): unknown[] {
     rr.type,
     nameKey(owner),
     rr.rdata,
+    rr.type === TYPE.NSEC ? canonicalKey(nameKey(owner)) : null,
   ];
 }
 
 /** Multi-row INSERTs: far fewer statement executions than one per RR. */
 function insertBatched(db: Database.Database, table: string, rrs: Iterable<ZoneRR>): void {
   const sql = (n: number) =>
-    `INSERT INTO ${table} (name, type, ttl, rdata, rtype, nkey, rdata_wire) VALUES ${Array(n)
-      .fill('(?, ?, ?, ?, ?, ?, ?)')
+    `INSERT INTO ${table} (name, type, ttl, rdata, rtype, nkey, rdata_wire, ckey) VALUES ${Array(n)
+      .fill('(?, ?, ?, ?, ?, ?, ?, ?)')
       .join(', ')}`;
   const full = db.prepare(sql(INSERT_BATCH));
   let batch: unknown[] = [];

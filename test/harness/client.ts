@@ -11,6 +11,8 @@ export interface QueryOpts {
   rd?: boolean;
   /** EDNS UDP size; no OPT when undefined. */
   edns?: number;
+  /** Set the DO bit (implies EDNS). */
+  dnssecOk?: boolean;
   timeoutMs?: number;
 }
 
@@ -20,15 +22,16 @@ export function buildQuery(name: string | Buffer, type: number, opts: QueryOpts 
   h.writeUInt16BE(randomInt(0, 65536), 0);
   h.writeUInt16BE(opts.rd ? 0x0100 : 0, 2);
   h.writeUInt16BE(1, 4);
-  h.writeUInt16BE(opts.edns ? 1 : 0, 10);
+  h.writeUInt16BE(opts.edns || opts.dnssecOk ? 1 : 0, 10);
   const q = Buffer.alloc(4);
   q.writeUInt16BE(type, 0);
   q.writeUInt16BE(1, 2);
   const parts = [h, qname, q];
-  if (opts.edns) {
+  if (opts.edns || opts.dnssecOk) {
     const o = Buffer.alloc(11);
     o.writeUInt16BE(41, 1);
-    o.writeUInt16BE(opts.edns, 3);
+    o.writeUInt16BE(opts.edns ?? 1232, 3);
+    if (opts.dnssecOk) o.writeUInt16BE(0x8000, 7);
     parts.push(o);
   }
   return Buffer.concat(parts);

@@ -8,7 +8,6 @@
  * Plus readRdata on hand-built messages and the type/class tables.
  */
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import dgram from 'node:dgram';
 import fs from 'node:fs';
 import net from 'node:net';
@@ -20,21 +19,13 @@ import { nameToText, readName, textToName, WireError } from '../../src/dns/name.
 import { rdataToText, readRdata } from '../../src/dns/rdata.js';
 import { CLASS, classToText, TYPE, textToClass, textToType, typeToText } from '../../src/dns/types.js';
 import { digAt, type Named, startNamed } from '../harness/named.js';
+import { signZone } from '../harness/sign.js';
 
 const FIXTURES = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../fixtures');
 const fixture = (f: string) => fs.readFileSync(path.join(FIXTURES, f), 'utf8');
 
 // ---------------------------------------------------------------------------------------------
 // Helpers
-
-function run(cmd: string, args: string[], cwd?: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    execFile(cmd, args, { cwd, timeout: 60_000, maxBuffer: 64 << 20 }, (err, stdout, stderr) => {
-      if (err) reject(new Error(`${cmd} ${args.join(' ')}: ${err.message}\n${stderr}`));
-      else resolve(stdout);
-    });
-  });
-}
 
 interface DigRR {
   owner: string;
@@ -67,25 +58,6 @@ function parseGeneric(text: string): Buffer {
   const bytes = Buffer.from(m[2].replace(/ /g, ''), 'hex');
   assert.equal(bytes.length, Number(m[1]));
   return bytes;
-}
-
-/** Signs `text` as zone `origin` in `dir` with fresh keys; returns the signed zone file text. */
-async function signZone(
-  dir: string,
-  origin: string,
-  text: string,
-  keys: string[][],
-  signArgs: string[],
-): Promise<string> {
-  const file = path.join(dir, `${origin}.zone`);
-  fs.writeFileSync(file, text);
-  for (const k of keys) await run('dnssec-keygen', ['-q', '-K', dir, ...k, origin], dir);
-  await run(
-    'dnssec-signzone',
-    ['-q', '-S', '-K', dir, '-d', dir, '-o', origin, '-f', `${file}.signed`, ...signArgs, file],
-    dir,
-  );
-  return fs.readFileSync(`${file}.signed`, 'utf8');
 }
 
 // ---------------------------------------------------------------------------------------------
