@@ -1,6 +1,7 @@
 #!/bin/sh
 # One-time set-up for `npm start` and `npm test` on a fresh Debian machine: the BIND 9 tools the
-# demo and the integration tests run against, npm packages, and the compiled daemon.
+# demo and the integration tests run against, Knot DNS (knotd, a downstream secondary of ns2 in
+# the transfer tests), npm packages, and the compiled daemon.
 # Idempotent and quick when everything is already there.
 set -eu
 cd "$(dirname "$0")/.."
@@ -10,6 +11,7 @@ command -v named >/dev/null 2>&1 || [ -x /usr/sbin/named ] || missing="$missing 
 command -v dig >/dev/null 2>&1 || missing="$missing dnsutils"
 command -v rndc >/dev/null 2>&1 || [ -x /usr/sbin/rndc ] || missing="$missing bind9-utils"
 command -v sqlite3 >/dev/null 2>&1 || missing="$missing sqlite3"
+command -v knotd >/dev/null 2>&1 || [ -x /usr/sbin/knotd ] || missing="$missing knot"
 if [ -n "$missing" ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     echo "setup: installing Debian packages:$missing"
