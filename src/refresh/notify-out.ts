@@ -32,7 +32,7 @@ const ATTEMPTS = 5;
 const TIMEOUT_MS = 2000;
 const NS_PORT = 53;
 
-interface Target extends Endpoint {
+export interface Target extends Endpoint {
   key?: TsigKey;
 }
 
@@ -65,7 +65,8 @@ export class NotifySender {
     this.abort.abort();
   }
 
-  private async targets(zone: ZoneConfig, log: Logger): Promise<Target[]> {
+  /** The peers a change of `zone` is announced to, deduplicated. */
+  async targets(zone: ZoneConfig, log: Logger = this.log): Promise<Target[]> {
     const out = new Map<string, Target>();
     const add = (t: Target) => {
       const isSelf = this.opts.self?.some((s) => s.address === t.address && s.port === t.port);

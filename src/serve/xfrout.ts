@@ -16,7 +16,7 @@
  */
 import type Database from 'better-sqlite3';
 import { type Message, OPCODE, parseMessage, RCODE } from '../dns/message.js';
-import { equalNames, fromLabels, nameKey, nameToText, ROOT } from '../dns/name.js';
+import { equalNames, fromLabels, nameKey, nameToText, ROOT, skipName } from '../dns/name.js';
 import { isNewer } from '../dns/serial.js';
 import { parseSoa } from '../dns/soa.js';
 import { CLASS, TYPE } from '../dns/types.js';
@@ -105,6 +105,7 @@ export class XfrOut {
     signed: Signed | undefined,
     transport: 'udp' | 'tcp',
   ): { reply: Buffer } | Admitted | undefined {
+    if (!isTransferQuestion(msg)) return undefined;
     const parsed = parseQuery(msg, RCODE.FORMERR, RCODE.NOTIMP);
     if (parsed.kind !== 'query') return undefined;
     const q = parsed.query;
@@ -264,6 +265,19 @@ export class XfrOut {
     await packer.add(apex, TYPE.SOA, soa.ttl, soa.rdata);
     await packer.flush();
     return { kind, serial };
+  }
+}
+
+/** A cheap look at the question type, so ordinary queries are parsed once, by the handler. */
+function isTransferQuestion(msg: Buffer): boolean {
+  if (msg.length < 17 || msg.readUInt16BE(4) !== 1) return false;
+  try {
+    const end = skipName(msg, 12);
+    if (end + 2 > msg.length) return false;
+    const type = msg.readUInt16BE(end);
+    return type === TYPE.AXFR || type === TYPE.IXFR;
+  } catch {
+    return false;
   }
 }
 

@@ -10,7 +10,8 @@
  * - IXFR out: incremental from history, AXFR-style when history does not reach, SOA alone when
  *   up to date or over UDP; AXFR over UDP is FORMERR (as named 9.18 answers);
  * - transfers to several clients, one of them not reading, do not block queries;
- * - NOTIFY signed with an allowNotify key is accepted and the reply signed.
+ * - NOTIFY signed with an allowNotify key is accepted and the reply signed; signed queries get
+ *   signed answers.
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
@@ -161,6 +162,11 @@ describe('transfers out: named → ns2 → knotd, with TSIG', () => {
     assert.doesNotMatch(ours, /Transfer failed|Couldn't verify|could not be validated/);
     assert.deepEqual(rrLines(ours), rrLines(theirs));
     assert.ok(rrLines(ours).length > 40);
+    // Ordinary signed queries get signed answers too (the TSIG gate in front of the handler).
+    const soaOut = await digAt(ns2.port, ['-y', `hmac-sha256:down-key:${b64(down)}`, ZONE, 'SOA']);
+    assert.match(soaOut, /TSIG PSEUDOSECTION/);
+    assert.match(soaOut, /status: NOERROR/);
+    assert.doesNotMatch(soaOut, /Couldn't verify|could not be validated/);
   });
 
   it('an address-allowed AXFR of 20k RRs is streamed in several messages', async () => {
