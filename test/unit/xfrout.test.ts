@@ -98,6 +98,10 @@ async function transfer(msg: Buffer, peer = '127.0.0.1', signed?: Signed): Promi
   return out;
 }
 
+function feed(reader: { push(m: Buffer, first: boolean): boolean }, msgs: Buffer[]): void {
+  for (const [i, m] of msgs.entries()) reader.push(m, i === 0);
+}
+
 const ixfrFrom = (serial: number) =>
   buildIxfrQuery(apex, 3600, soa('ns1.example.test', 'hostmaster.example.test', serial));
 
@@ -120,8 +124,7 @@ describe('xfrout', () => {
   it('answers IXFR from the history, across an AXFR change and a no-op re-transfer', async () => {
     const q = ixfrFrom(1);
     const reader = new IxfrReader(apex, q.id, 1, 1000);
-    const msgs = await transfer(q.msg);
-    msgs.forEach((m, i) => reader.push(m, i === 0));
+    feed(reader, await transfer(q.msg));
     const r = reader.result();
     assert.equal(r.kind, 'ixfr');
     if (r.kind !== 'ixfr') return;
@@ -137,7 +140,7 @@ describe('xfrout', () => {
   it('answers AXFR-style when the history does not reach the client, SOA alone when up to date', async () => {
     const old = ixfrFrom(0);
     const reader = new IxfrReader(apex, old.id, 0, 1000);
-    (await transfer(old.msg)).forEach((m, i) => reader.push(m, i === 0));
+    feed(reader, await transfer(old.msg));
     assert.equal(reader.result().kind, 'axfr');
     for (const serial of [3, 4]) {
       const q = ixfrFrom(serial);
