@@ -93,6 +93,8 @@ export interface Config {
   readonly udpSize: number;
   /** Idle TCP connections are closed after this many seconds (RFC 7766 §6.2.3). */
   readonly tcpIdleSeconds: number;
+  /** Concurrent TCP client connections accepted (RFC 7766 §6.2.2); more are refused. */
+  readonly maxTcpConnections: number;
   /** Loopback HTTP status endpoint. */
   readonly control?: Endpoint;
   /** Keyed by normalised name (lower case, no trailing dot). */
@@ -127,6 +129,7 @@ const DEFAULTS = {
   logLevel: 'info',
   udpSize: 1232, // bytes; the DNS Flag Day 2020 value, avoids IP fragmentation
   tcpIdleSeconds: 10, // seconds
+  maxTcpConnections: 1000,
 } as const;
 
 /** Built-in zone-level defaults; `defaults` in the config overrides them, a zone overrides both. */
@@ -291,6 +294,7 @@ const configSchema = strictObject({
   logLevel: oneOf(['fatal', 'error', 'warn', 'info', 'debug', 'trace']).default(DEFAULTS.logLevel),
   udpSize: intRange(512, 4096).default(DEFAULTS.udpSize),
   tcpIdleSeconds: intRange(1, 3600).default(DEFAULTS.tcpIdleSeconds),
+  maxTcpConnections: intRange(1, 100_000).default(DEFAULTS.maxTcpConnections),
   control: strictObject({ address: ipAddress, port }).optional(),
   keys: z.record(z.string(), keySchema, e('an object')).default({}),
   defaults: strictObject(zoneFields).default({}),
@@ -638,6 +642,7 @@ export function parseConfig(raw: unknown, baseDir: string = process.cwd()): Conf
     logLevel: data.logLevel,
     udpSize: data.udpSize,
     tcpIdleSeconds: data.tcpIdleSeconds,
+    maxTcpConnections: data.maxTcpConnections,
     ...(data.control ? { control: data.control } : {}),
     keys,
     zones: data.zones.map((z) => resolveZone(z, data.defaults)),

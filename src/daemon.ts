@@ -27,8 +27,6 @@ export interface Daemon {
   stop(): Promise<void>;
 }
 
-const MAX_TCP_CONNECTIONS = 1000;
-
 export async function startDaemon(config: Config, log: Logger): Promise<Daemon> {
   const store = new ZoneStore(config.database);
   const table = new ZoneTable();
@@ -63,7 +61,7 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
     {
       listen: config.listen,
       tcpIdleMs: config.tcpIdleSeconds * 1000,
-      maxTcpConnections: MAX_TCP_CONNECTIONS,
+      maxTcpConnections: config.maxTcpConnections,
       gate: new TsigGate(config.keys, log),
       // Each outgoing transfer reads its own snapshot through a read-only connection.
       xfrout: new XfrOut(

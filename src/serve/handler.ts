@@ -53,7 +53,11 @@ export class QueryHandler {
           opcode: (parsed.flags >> 11) & 0xf,
           rcode: parsed.rcode,
           aa: false,
-          question: parsed.questionWire ? splitQuestion(parsed.questionWire) : undefined,
+          // BIND answers NOTIMP with an empty question section.
+          question:
+            parsed.questionWire && parsed.rcode !== RCODE.NOTIMP
+              ? splitQuestion(parsed.questionWire)
+              : undefined,
           edns: parsed.edns ? { dnssecOk: parsed.edns.dnssecOk, udpSize: this.opts.udpSize } : undefined,
         },
         PLAIN_UDP_LIMIT,

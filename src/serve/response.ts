@@ -44,6 +44,7 @@ export function encodeResponse(spec: ResponseSpec, limit: number): Buffer {
     qd = 1;
   }
   let tc = false;
+  const afterQuestion = w.mark();
   const counts = [0, 0, 0];
   const sections = [spec.answer ?? [], spec.authority ?? [], spec.additional ?? []];
   outer: for (let s = 0; s < 3; s++) {
@@ -58,7 +59,15 @@ export function encodeResponse(spec: ResponseSpec, limit: number): Buffer {
       } catch (e) {
         if (!(e instanceof Overflow)) throw e;
         w.reset(m);
-        if (s < 2) tc = true;
+        if (s < 2) {
+          tc = true;
+          // Like BIND: an EDNS client gets an empty TC reply (it will retry over TCP anyway);
+          // a plain one gets the RRsets that fit.
+          if (spec.edns) {
+            w.reset(afterQuestion);
+            counts.fill(0);
+          }
+        }
         break outer;
       }
     }
