@@ -71,6 +71,7 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
             config.database === ':memory:'
               ? undefined
               : () => new Database(config.database, { readonly: true, fileMustExist: true }),
+          udpSize: config.udpSize,
         },
         log,
       ),

@@ -39,9 +39,12 @@ export interface XfrOutOptions {
   maxTransfers?: number;
   /** Largest transfer message, bytes (RFC 5936 §2.2: up to 65535 over TCP). */
   messageSize?: number;
+  /** Our EDNS UDP payload size, advertised in the OPT of replies to EDNS requests. */
+  udpSize?: number;
 }
 
 const MAX_MESSAGE = 65535;
+const UDP_SIZE = 1232;
 const FLAG_QR = 0x8000;
 const FLAG_AA = 0x0400;
 const COPIED_FLAGS = 0x0100 | 0x0010; // RD, CD
@@ -161,7 +164,7 @@ export class XfrOut {
       aa: ok?.aa ?? false,
       question: { name: q.qname, type: q.qtype, class: q.qclass },
       answer: ok ? [{ owner: q.qname, type: TYPE.SOA, ttl: ok.soa.ttl, rdatas: [ok.soa.rdata] }] : [],
-      edns: q.edns ? { dnssecOk: q.edns.dnssecOk, udpSize: 1232 } : undefined,
+      edns: q.edns ? { dnssecOk: q.edns.dnssecOk, udpSize: this.opts.udpSize ?? UDP_SIZE } : undefined,
     };
     const msg = encodeResponse(spec, MAX_MESSAGE - (signed?.reserve ?? 0));
     return signed ? signed.sign(msg) : msg;
@@ -182,7 +185,8 @@ export class XfrOut {
       return sink.send(this.reply(q, RCODE.SERVFAIL, signed));
     }
     const db = open();
-    const packer = new Packer(q, (this.opts.messageSize ?? MAX_MESSAGE) - (signed?.reserve ?? 0), (m) =>
+    const limit = (this.opts.messageSize ?? MAX_MESSAGE) - (signed?.reserve ?? 0);
+    const packer = new Packer(q, limit, this.opts.udpSize ?? UDP_SIZE, (m) =>
       sink.send(signed ? signed.sign(m) : m),
     );
     let sent: { kind: string; serial: number } | undefined;
@@ -369,6 +373,7 @@ class Packer {
   constructor(
     private readonly q: Query,
     private readonly limit: number,
+    private readonly udpSize: number,
     private readonly emit: (msg: Buffer) => Promise<void>,
   ) {
     this.begin();
@@ -404,7 +409,7 @@ class Packer {
     if (this.q.edns) {
       w.name(ROOT, false);
       w.u16(TYPE.OPT);
-      w.u16(1232);
+      w.u16(this.udpSize);
       w.u32(this.q.edns.dnssecOk ? 0x8000 : 0);
       w.u16(0);
       ar = 1;
