@@ -21,8 +21,10 @@ import { axfr, XfrError } from '../../src/xfrin/axfr.js';
 import { ixfr } from '../../src/xfrin/ixfr.js';
 import { probeSerial } from '../../src/xfrin/soa-probe.js';
 import { query } from '../harness/client.js';
+import { startFakePrimary } from '../harness/fake-primary.js';
 import { freePort, type Named, startNamed } from '../harness/named.js';
 import { type Ns2, startNs2, waitFor } from '../harness/ns2.js';
+import { exampleZone } from '../harness/records.js';
 
 const FIXTURES = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../fixtures');
 const ZONE = 'example.test';
@@ -192,6 +194,31 @@ describe('TSIG with a BIND primary that requires the key', () => {
         const text = JSON.stringify(ns2.logLines());
         assert.ok(!text.includes(bad.secret) && !text.includes(xfrSecret), 'a secret appeared in the log');
       });
+    }
+  });
+});
+
+describe('TSIG with a primary that answers unsigned', () => {
+  it('fails the SOA query, IXFR and AXFR: "reply is not signed", naming the key', async () => {
+    const fake = await startFakePrimary(ZONE, new Map([[2, exampleZone(2)]]), 2);
+    try {
+      const primary = { address: '127.0.0.1', port: fake.port };
+      const k = keyOf('hmac-sha256');
+      const apex = textToName(ZONE);
+      await assert.rejects(
+        probeSerial(primary, apex, 3000, k),
+        /TSIG key "k-hmac-sha256": reply is not signed/,
+      );
+      await assert.rejects(axfr(primary, apex, LIMITS, k), /TSIG key "k-hmac-sha256": reply is not signed/);
+      const soa = exampleZone(1)[0];
+      await assert.rejects(
+        ixfr(primary, apex, { serial: 1, ttl: soa.ttl, rdata: soa.rdata }, LIMITS, k),
+        /reply is not signed/,
+      );
+      // Without a key the same primary is fine.
+      assert.equal((await probeSerial(primary, apex, 3000)).serial, 2);
+    } finally {
+      await fake.stop();
     }
   });
 });
