@@ -7,6 +7,7 @@ import { OPCODE, RCODE } from '../dns/message.js';
 import { equalNames, nameToText } from '../dns/name.js';
 import { CLASS, TYPE } from '../dns/types.js';
 import type { Logger } from '../log.js';
+import { Cookies } from './cookies.js';
 import { lookup } from './lookup.js';
 import { parseQuery, type Query } from './query.js';
 import { encodeResponse, type ResponseSpec } from './response.js';
@@ -20,6 +21,8 @@ export interface HandlerOptions {
   /** Called for an accepted NOTIFY: schedule a check of the zone now. */
   onNotify?: (zone: string) => void;
   now?: () => number;
+  /** Server cookie secret (16 bytes); random per process when not given. */
+  cookieSecret?: Buffer;
 }
 
 const TCP_LIMIT = 65535;
@@ -27,6 +30,7 @@ const PLAIN_UDP_LIMIT = 512;
 
 export class QueryHandler {
   private readonly now: () => number;
+  private readonly cookies: Cookies;
 
   constructor(
     private readonly zones: ZoneTable,
@@ -34,6 +38,7 @@ export class QueryHandler {
     private readonly log: Logger,
   ) {
     this.now = opts.now ?? (() => Math.floor(Date.now() / 1000));
+    this.cookies = new Cookies(opts.cookieSecret, this.now);
   }
 
   /** `signed`: the request carried a valid TSIG (serve/tsig-gate.ts); the caller signs the reply. */
@@ -70,12 +75,20 @@ export class QueryHandler {
         : q.edns
           ? Math.max(PLAIN_UDP_LIMIT, Math.min(q.edns.udpSize, this.opts.udpSize))
           : PLAIN_UDP_LIMIT;
+    const cookie = q.edns?.options.find((o) => o.code === OPTION.COOKIE);
+    const checked = cookie ? this.cookies.check(cookie.data, peer) : undefined;
     let spec: ResponseSpec;
     try {
-      spec = q.opcode === OPCODE.NOTIFY ? this.notify(q, peer, signed?.key) : this.answer(q);
+      if (checked?.kind === 'malformed') spec = this.base(q, RCODE.FORMERR);
+      else spec = q.opcode === OPCODE.NOTIFY ? this.notify(q, peer, signed?.key) : this.answer(q);
     } catch (e) {
       this.log.error({ err: e }, 'query failed');
       spec = this.base(q, RCODE.SERVFAIL);
+    }
+    // RFC 7873 §5.2: every reply to a query with a (well-formed) client cookie carries ours.
+    if (cookie && checked && checked.kind !== 'malformed' && spec.edns) {
+      const data = this.cookies.reply(checked, cookie.data, peer);
+      spec.edns.options = [...(spec.edns.options ?? []), { code: OPTION.COOKIE, data }];
     }
     return encodeResponse(spec, limit - (signed?.reserve ?? 0));
   }

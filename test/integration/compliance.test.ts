@@ -125,6 +125,14 @@ const PROBES: [string, Buffer][] = [
   ['QDCOUNT 2', probe({ qd: 2 })],
   ['QR=1 (a response)', probe({ flags: 0x8000 })],
   ['short header', Buffer.from([1, 2, 3, 4, 5])],
+  [
+    'client COOKIE → server cookie',
+    probe({ additional: [opt({ options: Buffer.from('000a00080102030405060708', 'hex') })] }),
+  ],
+  [
+    'malformed COOKIE → FORMERR',
+    probe({ additional: [opt({ options: Buffer.from('000a0005aabbccddee', 'hex') })] }),
+  ],
   ['large answer, no EDNS → TC', probe({ type: 255 })],
   ['large answer, EDNS 512 → TC', probe({ type: 255, additional: [opt({ size: 512 })] })],
   [
