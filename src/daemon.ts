@@ -18,6 +18,7 @@ import { DnsServer } from './serve/server.js';
 import { TsigGate } from './serve/tsig-gate.js';
 import { XfrOut } from './serve/xfrout.js';
 import { ZoneTable } from './serve/zone-table.js';
+import { DirectWriter, type StoreWriter, WorkerWriter } from './store/writer.js';
 import { ZoneStore } from './store/zone-store.js';
 
 export interface Daemon {
@@ -46,11 +47,14 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
     log.info({ zone: z.name, serial: row.serial, state: row.state }, 'zone loaded from database');
   }
   const notifier = new NotifySender(store, config.keys, log, { self: config.listen });
-  const refresher = new Refresher(store, table, log, {
+  // All writes from here on go through the writer thread; this connection only reads.
+  const writer: StoreWriter =
+    config.database === ':memory:' ? new DirectWriter(store) : new WorkerWriter(config.database);
+  const refresher = new Refresher(store, writer, table, log, {
     keys: config.keys,
     onTransferred: (zone, serial) => void notifier.notify(zone, serial),
   });
-  const scheduler = new Scheduler(config.zones, store, table, refresher, log);
+  const scheduler = new Scheduler(config.zones, store, writer, table, refresher, log);
   const handler = new QueryHandler(
     table,
     { udpSize: config.udpSize, onNotify: (zone) => scheduler.notify(zone) },
@@ -82,6 +86,7 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
     await server.start();
   } catch (e) {
     await server.stop();
+    await writer.close();
     store.close();
     throw e;
   }
@@ -90,6 +95,7 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
   if (config.control) {
     control = await startControlServer(config.control, { store, scheduler, log }).catch(async (e) => {
       await server.stop();
+      await writer.close();
       store.close();
       throw e;
     });
@@ -107,8 +113,9 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
       scheduler.stop();
       notifier.close();
       await server.stop();
-      // better-sqlite3 is synchronous: no transaction can be open between two events, so the
-      // database is always at a committed version here.
+      // The writer finishes the operation in hand (a commit is one transaction: it lands whole or
+      // not at all), then closes its connection.
+      await writer.close();
       store.close();
       log.info('stopped');
     },

@@ -20,7 +20,8 @@ import { rcodeText } from '../dns/rcode.js';
 import { isNewer } from '../dns/serial.js';
 import type { Logger } from '../log.js';
 import type { ZoneTable } from '../serve/zone-table.js';
-import { InconsistentDiff, type TransferRow, type ZoneStore } from '../store/zone-store.js';
+import type { StoreWriter } from '../store/writer.js';
+import { InconsistentDiff, type TransferRow, type ZoneRR, type ZoneStore } from '../store/zone-store.js';
 import { axfr, XfrError } from '../xfrin/axfr.js';
 import { ixfr } from '../xfrin/ixfr.js';
 import { probeSerial } from '../xfrin/soa-probe.js';
@@ -39,6 +40,7 @@ export type CheckOutcome =
   | { result: 'failed'; error: string };
 
 const PROBE_TIMEOUT_MS = 3000;
+const STAGING_BATCH = 2000;
 
 type Dropped = { owner: string; type: number }[];
 
@@ -56,6 +58,7 @@ export class Refresher {
 
   constructor(
     private readonly store: ZoneStore,
+    private readonly writer: StoreWriter,
     private readonly table: ZoneTable,
     private readonly log: Logger,
     private readonly opts: RefresherOptions = {},
@@ -112,15 +115,15 @@ export class Refresher {
       serial_before: ours?.serial ?? null,
       result: 'failed',
     };
-    const finish = (r: Partial<TransferRow>) => {
+    const finish = async (r: Partial<TransferRow>) => {
       Object.assign(row, r, { duration_ms: Date.now() - started });
-      this.store.recordTransfer(row);
+      await this.writer.recordTransfer(row);
     };
     try {
       const probe = await probeSerial(primary, apex, PROBE_TIMEOUT_MS, key);
       row.primary_serial = probe.serial;
       if (ours && !opts.forceAxfr && !isNewer(probe.serial, ours.serial)) {
-        finish({ result: 'uptodate', serial_after: ours.serial });
+        await finish({ result: 'uptodate', serial_after: ours.serial });
         log.debug({ serial: ours.serial, primary_serial: probe.serial, trigger }, 'zone is up to date');
         return { result: 'uptodate', serial: ours.serial, primary: peer, expire: probe.expire };
       }
@@ -132,14 +135,14 @@ export class Refresher {
           this.logDropped(log, got.dropped);
           Object.assign(row, { messages: got.messages, bytes: got.bytes });
           if (got.kind === 'uptodate') {
-            finish({ result: 'uptodate', serial_after: ours.serial });
+            await finish({ result: 'uptodate', serial_after: ours.serial });
             return { result: 'uptodate', serial: ours.serial, primary: peer, expire: probe.expire };
           }
           const now = this.now();
           const applied =
             got.kind === 'ixfr'
-              ? this.store.applyDiffs(zone.name, got.diffs, { primary: peer, now })
-              : this.store.replaceZone(zone.name, got.rrs, { serial: got.serial, primary: peer, now });
+              ? await this.writer.applyDiffs(zone.name, got.diffs, { primary: peer, now })
+              : await this.replace(zone.name, got.rrs, { serial: got.serial, primary: peer, now });
           const records =
             got.kind === 'ixfr'
               ? got.diffs.reduce((n, d) => n + d.added.length + d.deleted.length, 0)
@@ -164,17 +167,25 @@ export class Refresher {
           );
         }
       }
-      const got = await axfr(primary, apex, zone, key);
-      this.logDropped(log, got.dropped);
-      const applied = this.store.replaceZone(zone.name, got.rrs, {
-        serial: got.serial,
-        primary: peer,
-        now: this.now(),
-      });
+      // The zone streams into the writer's staging table as it arrives: never all in memory.
+      const staging = await this.writer.beginIncoming();
+      let got: Awaited<ReturnType<typeof axfr>>;
+      let applied: Awaited<ReturnType<StoreWriter['commitIncoming']>>;
+      try {
+        got = await axfr(primary, apex, zone, key, (batch) => this.writer.addIncoming(staging, batch));
+        this.logDropped(log, got.dropped);
+        applied = await this.writer.commitIncoming(staging, zone.name, {
+          serial: got.serial,
+          primary: peer,
+          now: this.now(),
+        });
+      } finally {
+        await this.writer.dropIncoming(staging);
+      }
       return this.done(zone, log, row, finish, {
         kind: 'axfr',
         serial: got.serial,
-        records: got.rrs.length,
+        records: got.records,
         applied,
         stats: got,
         started,
@@ -183,17 +194,19 @@ export class Refresher {
     } catch (e) {
       const error = describe(e);
       const rcode = e instanceof XfrError && e.rcode !== undefined ? rcodeText(e.rcode) : row.rcode;
-      finish({ result: 'failed', error, rcode });
+      await finish({ result: 'failed', error, rcode }).catch((err) =>
+        log.error({ err }, 'could not record the failed transfer'),
+      );
       log.warn({ serial: ours?.serial ?? null, trigger, error }, 'refresh from primary failed');
       return { result: 'failed', error: `${peer}: ${error}` };
     }
   }
 
-  private done(
+  private async done(
     zone: ZoneConfig,
     log: Logger,
     row: TransferRow,
-    finish: (r: Partial<TransferRow>) => void,
+    finish: (r: Partial<TransferRow>) => Promise<void>,
     t: {
       kind: 'ixfr' | 'axfr';
       serial: number;
@@ -204,8 +217,8 @@ export class Refresher {
       expire?: number;
       versions?: number;
     },
-  ): CheckOutcome {
-    finish({
+  ): Promise<CheckOutcome> {
+    await finish({
       result: 'transferred',
       kind_performed: t.kind,
       serial_after: t.serial,
@@ -213,7 +226,7 @@ export class Refresher {
       messages: t.stats.messages,
       bytes: t.stats.bytes,
     });
-    this.store.pruneHistory(zone.name, zone.historyLimit);
+    await this.writer.pruneHistory(zone.name, zone.historyLimit);
     log.info(
       {
         kind: t.kind,
@@ -240,6 +253,17 @@ export class Refresher {
       kind: t.kind,
       expire: t.expire,
     };
+  }
+
+  /** A whole zone held in memory (AXFR-style IXFR answers) through the staging path. */
+  private async replace(zone: string, rrs: ZoneRR[], meta: { serial: number; primary: string; now: number }) {
+    const staging = await this.writer.beginIncoming();
+    try {
+      for (let i = 0; i < rrs.length; i += STAGING_BATCH) this.writer.addIncoming(staging, rrs.slice(i, i + STAGING_BATCH));
+      return await this.writer.commitIncoming(staging, zone, meta);
+    } finally {
+      await this.writer.dropIncoming(staging);
+    }
   }
 
   private logDropped(log: Logger, dropped: Dropped): void {

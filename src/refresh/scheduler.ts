@@ -13,6 +13,7 @@ import cron, { type ScheduledTask } from 'node-cron';
 import type { ZoneConfig } from '../config.js';
 import type { Logger } from '../log.js';
 import type { ZoneTable } from '../serve/zone-table.js';
+import type { StoreWriter, ZoneFields } from '../store/writer.js';
 import type { ZoneStore } from '../store/zone-store.js';
 import type { CheckOptions, CheckOutcome, Refresher, Trigger } from './refresher.js';
 
@@ -54,6 +55,7 @@ export class Scheduler {
   constructor(
     private readonly zones: readonly ZoneConfig[],
     private readonly store: ZoneStore,
+    private readonly writer: StoreWriter,
     private readonly table: ZoneTable,
     private readonly refresher: Refresher,
     private readonly log: Logger,
@@ -109,16 +111,19 @@ export class Scheduler {
     }
   }
 
+  /** The in-memory zone entry is the live state; the database row follows through the writer. */
   private expireIfDue(z: ZoneConfig, now: number): void {
-    const row = this.store.zone(z.name);
-    if (row?.state !== 'ok' || row.expires_at === null || row.expires_at > now) return;
-    this.store.updateZone(z.name, { state: 'expired' });
     const entry = this.table.get(z.name);
-    if (entry) entry.state = 'expired';
-    this.log.error(
-      { zone: z.name, serial: row.serial },
-      'zone expired: no successful refresh within SOA expire',
-    );
+    if (entry?.state !== 'ok' || entry.expiresAt === null || entry.expiresAt > now) return;
+    entry.state = 'expired';
+    this.persist(z.name, { state: 'expired' });
+    this.log.error({ zone: z.name }, 'zone expired: no successful refresh within SOA expire');
+  }
+
+  private persist(zone: string, fields: ZoneFields): void {
+    this.writer.updateZone(zone, fields).catch((err) => {
+      if (!this.stopped) this.log.error({ zone, err }, 'could not record zone state');
+    });
   }
 
   private async run(z: ZoneConfig, trigger: Trigger, opts: CheckOptions = {}): Promise<CheckOutcome> {
@@ -141,7 +146,7 @@ export class Scheduler {
       const retry = soa ? clampTimers(soa, z).retry : Math.max(z.retryMin, FIRST_LOAD_RETRY);
       const next = now + retry;
       this.due.set(z.name, next);
-      this.store.updateZone(z.name, { next_refresh: next });
+      this.persist(z.name, { next_refresh: next });
       this.expireIfDue(z, now);
       return;
     }
@@ -149,15 +154,15 @@ export class Scheduler {
     const t = clampTimers({ ...soa!, expire: outcome.expire ?? soa!.expire }, z);
     const next = now + t.refresh - jitter(z.name, t.refresh);
     this.due.set(z.name, next);
-    const wasExpired = this.store.zone(z.name)?.state === 'expired';
-    this.store.updateZone(z.name, {
+    const entry = this.table.get(z.name);
+    const wasExpired = entry?.state === 'expired';
+    this.persist(z.name, {
       state: 'ok',
       last_refresh: now,
       next_refresh: next,
       expires_at: now + t.expire,
       primary_addr: outcome.primary,
     });
-    const entry = this.table.get(z.name);
     if (entry) {
       entry.state = 'ok';
       entry.expiresAt = now + t.expire;

@@ -109,6 +109,7 @@ export class ZoneStore {
   private readonly stNsec: Database.Statement;
   private readonly stNsec3: Database.Statement;
   private readonly stNsec3Last: Database.Statement;
+  private incomingSeq = 0;
 
   constructor(file: string) {
     if (file !== ':memory:') fs.mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
@@ -317,21 +318,55 @@ export class ZoneStore {
   }
 
   /**
-   * Replaces the zone's content with a full transfer (AXFR), in one transaction. The records
-   * table is changed by difference (old minus new deleted, new minus old inserted) and the
-   * difference is kept in change_records, so history shows what each transfer changed.
+   * Replaces the zone's content with a full transfer (AXFR). The RRs are staged in a temporary
+   * table first (no lock on the zone data while they arrive), then one transaction changes the
+   * records table by difference — old minus new deleted, new minus old inserted — and keeps that
+   * difference in change_records, so history shows what each transfer changed.
    */
   replaceZone(zone: string, rrs: Iterable<ZoneRR>, meta: { serial: number; primary: string; now: number }) {
+    const id = this.beginIncoming();
+    try {
+      let batch: ZoneRR[] = [];
+      for (const rr of rrs) {
+        batch.push(rr);
+        if (batch.length === 5000) {
+          this.addIncoming(id, batch);
+          batch = [];
+        }
+      }
+      this.addIncoming(id, batch);
+      return this.commitIncoming(id, zone, meta);
+    } finally {
+      this.dropIncoming(id);
+    }
+  }
+
+  /** Starts staging a full zone; returns the handle for addIncoming/commitIncoming. */
+  beginIncoming(): number {
+    const id = ++this.incomingSeq;
+    this.db.exec(`CREATE TEMP TABLE incoming_${id} (
+      name TEXT, type TEXT, ttl INTEGER, rdata TEXT, rtype INTEGER, nkey BLOB, rdata_wire BLOB, ckey BLOB)`);
+    return id;
+  }
+
+  /** Stages a batch of RRs (temp table only: nothing in the served data changes). */
+  addIncoming(id: number, rrs: readonly ZoneRR[]): void {
+    if (rrs.length === 0) return;
+    this.db.transaction(() => insertBatched(this.db, `temp.incoming_${id}`, rrs))();
+  }
+
+  dropIncoming(id: number): void {
+    this.db.exec(`DROP TABLE IF EXISTS temp.incoming_${id}`);
+  }
+
+  /** Applies a staged zone in one transaction (see replaceZone). */
+  commitIncoming(id: number, zone: string, meta: { serial: number; primary: string; now: number }): ApplyResult {
     const db = this.db;
+    const t = `temp.incoming_${id}`;
+    db.exec(`CREATE INDEX temp.incoming_${id}_key ON incoming_${id} (nkey, rtype, rdata_wire)`);
     const run = db.transaction((): ApplyResult => {
       this.ensureZone(zone);
       const prev = this.zone(zone)!;
-      db.exec(`CREATE TEMP TABLE IF NOT EXISTS incoming (
-        name TEXT, type TEXT, ttl INTEGER, rdata TEXT, rtype INTEGER, nkey BLOB, rdata_wire BLOB, ckey BLOB)`);
-      db.exec('DELETE FROM temp.incoming');
-      insertBatched(db, 'temp.incoming', rrs);
-      db.exec('CREATE INDEX IF NOT EXISTS temp.incoming_key ON incoming (nkey, rtype, rdata_wire)');
-
       const change = db
         .prepare(
           `INSERT INTO changes (zone, serial_from, serial_to, kind, applied_at, primary_addr)
@@ -342,7 +377,7 @@ export class ZoneStore {
       const firstLoad = prev.serial === null;
       const cols = 'name, type, ttl, rdata, rtype, nkey, rdata_wire';
       const recordCols = `${cols}, ckey`;
-      const gone = `NOT EXISTS (SELECT 1 FROM temp.incoming i WHERE i.nkey = r.nkey AND i.rtype = r.rtype
+      const gone = `NOT EXISTS (SELECT 1 FROM ${t} i WHERE i.nkey = r.nkey AND i.rtype = r.rtype
                       AND i.rdata_wire = r.rdata_wire AND i.ttl = r.ttl)`;
       const fresh = `NOT EXISTS (SELECT 1 FROM records r WHERE r.zone = @zone AND r.nkey = i.nkey
                        AND r.rtype = i.rtype AND r.rdata_wire = i.rdata_wire AND r.ttl = i.ttl)`;
@@ -355,22 +390,16 @@ export class ZoneStore {
         ).run({ changeId, zone });
         db.prepare(
           `INSERT INTO change_records (change_id, op, ${cols})
-           SELECT DISTINCT @changeId, 'add', ${cols} FROM temp.incoming i WHERE ${fresh}`,
+           SELECT DISTINCT @changeId, 'add', ${cols} FROM ${t} i WHERE ${fresh}`,
         ).run({ changeId, zone });
-        removed = db
-          .prepare(`DELETE FROM records AS r WHERE r.zone = @zone AND ${gone}`)
-          .run({ zone }).changes;
+        removed = db.prepare(`DELETE FROM records AS r WHERE r.zone = @zone AND ${gone}`).run({ zone }).changes;
       }
-      const added = db
-        .prepare(
-          `INSERT OR IGNORE INTO records (zone, ${recordCols})
-           SELECT @zone, ${recordCols} FROM temp.incoming i WHERE ${fresh} ORDER BY rowid`,
-        )
-        .run({ zone }).changes;
-      db.exec('DELETE FROM temp.incoming');
-      const count = (
-        db.prepare('SELECT count(*) AS n FROM records WHERE zone = ?').get(zone) as { n: number }
-      ).n;
+      const insert = firstLoad
+        ? `INSERT OR IGNORE INTO records (zone, ${recordCols}) SELECT @zone, ${recordCols} FROM ${t} i ORDER BY rowid`
+        : `INSERT OR IGNORE INTO records (zone, ${recordCols})
+           SELECT @zone, ${recordCols} FROM ${t} i WHERE ${fresh} ORDER BY rowid`;
+      const added = db.prepare(insert).run({ zone }).changes;
+      const count = (db.prepare('SELECT count(*) AS n FROM records WHERE zone = ?').get(zone) as { n: number }).n;
       db.prepare('UPDATE changes SET removed = ?, added = ? WHERE id = ?').run(removed, added, changeId);
       this.updateZone(zone, {
         serial: meta.serial,

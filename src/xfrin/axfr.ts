@@ -4,8 +4,9 @@
  *
  * Checks (RFC 5936 §2.2, §3): every message carries our ID, QR, NOERROR; a question, when present,
  * is ours; the first RR is the apex SOA and the stream ends at the next apex SOA with the same
- * serial, with nothing after it; an SOA anywhere else is fatal. RRs owned outside the zone are
- * dropped and counted, as BIND and NSD do, the rest of the transfer is taken.
+ * serial, with nothing after it; an SOA anywhere else is fatal; every RR passes validate.ts
+ * (class IN, no meta types, rdata fitting its type). RRs owned outside the zone are dropped and
+ * counted, as BIND and NSD do, the rest of the transfer is taken.
  */
 
 import {
@@ -17,14 +18,15 @@ import {
   rcodeOf,
   type WireRR,
 } from '../dns/message.js';
-import { equalNames, isSubdomain, nameToText, toLower } from '../dns/name.js';
+import { equalNames, isSubdomain, nameToText, toLower, WireError } from '../dns/name.js';
 import { rcodeText } from '../dns/rcode.js';
 import { parseSoa } from '../dns/soa.js';
 import type { TsigKey } from '../dns/tsig.js';
-import { CLASS, TYPE } from '../dns/types.js';
+import { CLASS, TYPE, typeToText } from '../dns/types.js';
 import type { ZoneRR } from '../store/zone-store.js';
 import { buildQuery, signQuery } from './query.js';
 import { type Endpoint, tcpStream } from './transport.js';
+import { rrProblem } from './validate.js';
 
 export class XfrError extends Error {
   constructor(
@@ -47,7 +49,13 @@ export function checkedMessage(
   qtype: number,
   first: boolean,
 ): Message {
-  const m = parseMessage(msg);
+  let m: Message;
+  try {
+    m = parseMessage(msg);
+  } catch (e) {
+    if (e instanceof WireError) throw new XfrError(`malformed transfer message: ${e.message}`);
+    throw e;
+  }
   const h = m.header;
   if (h.id !== id) throw new XfrError(`message ID ${h.id} does not match query ID ${id}`);
   if (!(h.flags & FLAG_QR) || opcodeOf(h.flags) !== 0) throw new XfrError('reply is not a QUERY response');
@@ -65,12 +73,16 @@ export function checkedMessage(
 
 export interface AxfrResult {
   serial: number;
+  /** The zone's RRs, unless they were handed to a sink as they arrived. */
   rrs: ZoneRR[];
+  records: number;
   /** RRs whose owner was outside the zone, dropped. */
   dropped: { owner: string; type: number }[];
   messages: number;
   bytes: number;
 }
+
+const SINK_BATCH = 2000;
 
 export class AxfrReader {
   private readonly zone: Buffer;
@@ -80,8 +92,16 @@ export class AxfrReader {
   private done = false;
   readonly rrs: ZoneRR[] = [];
   readonly dropped: { owner: string; type: number }[] = [];
+  /** RRs taken so far (kept in `rrs`, or handed to the sink). */
+  count = 0;
 
-  constructor(zone: Buffer, id: number, maxRecords: number) {
+  /** With a `sink`, RRs are handed over in batches instead of kept (large zones stream). */
+  constructor(
+    zone: Buffer,
+    id: number,
+    maxRecords: number,
+    private readonly sink?: (batch: ZoneRR[]) => void,
+  ) {
     this.zone = toLower(zone);
     this.id = id;
     this.maxRecords = maxRecords;
@@ -100,7 +120,13 @@ export class AxfrReader {
     const m = checkedMessage(msg, this.id, this.zone, TYPE.AXFR, first);
     if (m.answer.length === 0) throw new XfrError('transfer message without records');
     for (const rr of m.answer) this.take(rr);
+    if (this.done) this.flush();
     return this.done;
+  }
+
+  private flush(): void {
+    if (!this.sink || this.rrs.length === 0) return;
+    this.sink(this.rrs.splice(0));
   }
 
   /** Takes the next RR of the stream (also used for AXFR-style IXFR responses). */
@@ -121,9 +147,10 @@ export class AxfrReader {
       throw new XfrError('transfer does not start with the zone SOA');
     }
     if (!zrr) return;
-    if (this.rrs.length >= this.maxRecords)
-      throw new XfrError(`zone exceeds maxRecords (${this.maxRecords})`);
+    if (this.count >= this.maxRecords) throw new XfrError(`zone exceeds maxRecords (${this.maxRecords})`);
+    this.count++;
     this.rrs.push(zrr);
+    if (this.sink && this.rrs.length >= SINK_BATCH) this.flush();
   }
 }
 
@@ -136,7 +163,9 @@ export function intake(
   zone: Buffer,
   dropped: { owner: string; type: number }[],
 ): ZoneRR | undefined {
-  if (rr.class !== CLASS.IN) throw new XfrError(`RR of class ${rr.class} in an IN zone transfer`);
+  // Every RR is checked, in the zone or not: one bad RR rejects the transfer whole.
+  const problem = rrProblem(rr);
+  if (problem) throw new XfrError(`${nameToText(rr.owner)} ${typeToText(rr.type)}: ${problem}`);
   if (rr.type === TYPE.SOA && !equalNames(rr.owner, zone)) {
     throw new XfrError(`SOA record at ${nameToText(rr.owner)} outside the apex`);
   }
@@ -160,11 +189,12 @@ export async function axfr(
   zone: Buffer,
   limits: TransferLimits,
   key?: TsigKey,
+  sink?: (batch: ZoneRR[]) => void,
 ): Promise<AxfrResult> {
   const { id, msg } = buildQuery(zone, TYPE.AXFR);
   const query = signQuery(msg, key);
   const tsig = query.verifier();
-  const reader = new AxfrReader(zone, id, limits.maxRecords);
+  const reader = new AxfrReader(zone, id, limits.maxRecords, sink);
   let first = true;
   const stats = await tcpStream(
     primary,
@@ -183,5 +213,5 @@ export async function axfr(
       maxBytes: limits.maxTransferBytes,
     },
   );
-  return { serial: reader.zoneSerial!, rrs: reader.rrs, dropped: reader.dropped, ...stats };
+  return { serial: reader.zoneSerial!, rrs: reader.rrs, records: reader.count, dropped: reader.dropped, ...stats };
 }

@@ -1,0 +1,29 @@
+/**
+ * The store writer thread (see writer.ts): one connection, one operation at a time, in order.
+ * A failed fire-and-forget batch (addIncoming) is remembered and reported when its zone commits.
+ */
+import { parentPort, workerData } from 'node:worker_threads';
+import { perform } from './writer.js';
+import { ZoneStore } from './zone-store.js';
+
+const store = new ZoneStore((workerData as { file: string }).file);
+const failed = new Map<number, Error>();
+
+parentPort!.on('message', (m: { id: number; op: string; args: unknown[] }) => {
+  if (m.op === 'close') {
+    store.close();
+    parentPort!.postMessage({ id: m.id, ok: true, value: undefined });
+    return;
+  }
+  try {
+    const staged = m.op === 'commitIncoming' ? failed.get(m.args[0] as number) : undefined;
+    if (staged) throw staged;
+    if (m.op === 'dropIncoming') failed.delete(m.args[0] as number);
+    const value = perform(store, m.op, m.args);
+    if (m.id !== 0) parentPort!.postMessage({ id: m.id, ok: true, value });
+  } catch (e) {
+    const err = e as Error;
+    if (m.id === 0) failed.set(m.args[0] as number, err);
+    else parentPort!.postMessage({ id: m.id, ok: false, name: err.constructor.name, message: err.message });
+  }
+});

@@ -1,0 +1,217 @@
+/**
+ * All writes to the zone database go through a StoreWriter. better-sqlite3 is synchronous: applying
+ * a 1M-record transfer takes seconds, and on the main thread that would stall every query. The
+ * daemon's writer is a worker thread with its own connection; the main thread's connection only
+ * reads, and WAL lets it keep reading the last committed version while the worker writes.
+ * (DirectWriter does the same writes in-process, for tests and `:memory:` databases.)
+ */
+import { fileURLToPath } from 'node:url';
+import { Worker } from 'node:worker_threads';
+import type { Diff, TransferRow, ZoneRow, ZoneRR } from './zone-store.js';
+import { type ApplyResult, InconsistentDiff, ZoneStore } from './zone-store.js';
+
+export type ZoneFields = Partial<Omit<ZoneRow, 'name'>>;
+export type ApplyMeta = { serial: number; primary: string; now: number };
+
+export interface StoreWriter {
+  updateZone(zone: string, fields: ZoneFields): Promise<void>;
+  recordTransfer(row: TransferRow): Promise<void>;
+  pruneHistory(zone: string, keep: number): Promise<number>;
+  /** Starts staging a full zone; batches follow with addIncoming (no reply: errors surface at commit). */
+  beginIncoming(): Promise<number>;
+  addIncoming(id: number, rrs: ZoneRR[]): void;
+  commitIncoming(id: number, zone: string, meta: ApplyMeta): Promise<ApplyResult>;
+  dropIncoming(id: number): Promise<void>;
+  applyDiffs(zone: string, diffs: Diff[], meta: Omit<ApplyMeta, 'serial'>): Promise<ApplyResult & { serial: number }>;
+  close(): Promise<void>;
+}
+
+/**
+ * RRs cross to the worker packed into one fresh ArrayBuffer: structured clone of the small Buffers
+ * themselves would copy the 8 KiB pool slab behind each of them.
+ * Layout per RR: owner length u8, owner, type u16, ttl u32, rdata length u16, rdata.
+ */
+export function packRRs(rrs: readonly ZoneRR[]): Uint8Array {
+  let size = 0;
+  for (const r of rrs) size += 1 + r.owner.length + 8 + r.rdata.length;
+  const out = Buffer.from(new ArrayBuffer(size));
+  let off = 0;
+  for (const r of rrs) {
+    out[off++] = r.owner.length;
+    off += r.owner.copy(out, off);
+    off = out.writeUInt16BE(r.type, off);
+    off = out.writeUInt32BE(r.ttl, off);
+    off = out.writeUInt16BE(r.rdata.length, off);
+    off += r.rdata.copy(out, off);
+  }
+  return new Uint8Array(out.buffer);
+}
+
+export function unpackRRs(packed: Uint8Array): ZoneRR[] {
+  const b = Buffer.from(packed.buffer, packed.byteOffset, packed.byteLength);
+  const out: ZoneRR[] = [];
+  let off = 0;
+  while (off < b.length) {
+    const ol = b[off++];
+    const owner = b.subarray(off, off + ol);
+    off += ol;
+    const type = b.readUInt16BE(off);
+    const ttl = b.readUInt32BE(off + 2);
+    const rl = b.readUInt16BE(off + 6);
+    off += 8;
+    out.push({ owner, type, ttl, rdata: b.subarray(off, off + rl) });
+    off += rl;
+  }
+  return out;
+}
+
+type PackedDiff = Omit<Diff, 'deleted' | 'added'> & { deleted: Uint8Array; added: Uint8Array };
+const packDiffs = (diffs: Diff[]): PackedDiff[] =>
+  diffs.map((d) => ({ ...d, deleted: packRRs(d.deleted), added: packRRs(d.added) }));
+const unpackDiffs = (diffs: PackedDiff[]): Diff[] =>
+  diffs.map((d) => ({ ...d, deleted: unpackRRs(d.deleted), added: unpackRRs(d.added) }));
+
+/** The operations a writer performs, by name: the worker protocol is `{ op, args }`. */
+export function perform(store: ZoneStore, op: string, args: unknown[]): unknown {
+  switch (op) {
+    case 'updateZone':
+      return store.updateZone(...(args as [string, ZoneFields]));
+    case 'recordTransfer':
+      return store.recordTransfer(...(args as [TransferRow]));
+    case 'pruneHistory':
+      return store.pruneHistory(...(args as [string, number]));
+    case 'beginIncoming':
+      return store.beginIncoming();
+    case 'addIncoming':
+      return store.addIncoming(args[0] as number, unpackRRs(args[1] as Uint8Array));
+    case 'commitIncoming':
+      return store.commitIncoming(...(args as [number, string, ApplyMeta]));
+    case 'dropIncoming':
+      return store.dropIncoming(...(args as [number]));
+    case 'applyDiffs':
+      return store.applyDiffs(args[0] as string, unpackDiffs(args[1] as PackedDiff[]), args[2] as Omit<ApplyMeta, 'serial'>);
+    default:
+      throw new Error(`unknown store operation ${op}`);
+  }
+}
+
+/** Writes on the calling thread, through the given store. */
+export class DirectWriter implements StoreWriter {
+  /** Errors of fire-and-forget batches, reported by the next commit. */
+  private failed = new Map<number, Error>();
+
+  constructor(private readonly store: ZoneStore) {}
+
+  async updateZone(zone: string, fields: ZoneFields) {
+    this.store.updateZone(zone, fields);
+  }
+  async recordTransfer(row: TransferRow) {
+    this.store.recordTransfer(row);
+  }
+  async pruneHistory(zone: string, keep: number) {
+    return this.store.pruneHistory(zone, keep);
+  }
+  async beginIncoming() {
+    return this.store.beginIncoming();
+  }
+  addIncoming(id: number, rrs: ZoneRR[]) {
+    try {
+      this.store.addIncoming(id, rrs);
+    } catch (e) {
+      this.failed.set(id, e as Error);
+    }
+  }
+  async commitIncoming(id: number, zone: string, meta: ApplyMeta) {
+    const e = this.failed.get(id);
+    if (e) throw e;
+    return this.store.commitIncoming(id, zone, meta);
+  }
+  async dropIncoming(id: number) {
+    this.failed.delete(id);
+    this.store.dropIncoming(id);
+  }
+  async applyDiffs(zone: string, diffs: Diff[], meta: Omit<ApplyMeta, 'serial'>) {
+    return this.store.applyDiffs(zone, diffs, meta);
+  }
+  async close() {}
+}
+
+type Reply = { id: number; ok: true; value: unknown } | { id: number; ok: false; name: string; message: string };
+
+/** Writes in a worker thread with its own connection to the database file. */
+export class WorkerWriter implements StoreWriter {
+  private readonly worker: Worker;
+  private seq = 0;
+  private pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
+  private dead: Error | undefined;
+
+  constructor(file: string) {
+    // Compiled, the worker is write-worker.js beside this file. Under tsx (tests run the .ts
+    // sources) a worker does not inherit tsx's loader: register it there first.
+    const ts = import.meta.url.endsWith('.ts');
+    const entry = new URL(`./write-worker.${ts ? 'ts' : 'js'}`, import.meta.url);
+    this.worker = ts
+      ? new Worker(
+          `import('tsx/esm/api').then((t) => { t.register(); return import(${JSON.stringify(entry.href)}); })`,
+          { eval: true, workerData: { file } },
+        )
+      : new Worker(fileURLToPath(entry), { workerData: { file } });
+    this.worker.on('message', (r: Reply) => {
+      const p = this.pending.get(r.id);
+      if (!p) return;
+      this.pending.delete(r.id);
+      if (r.ok) p.resolve(r.value);
+      else p.reject(r.name === 'InconsistentDiff' ? new InconsistentDiff(r.message) : new Error(r.message));
+    });
+    const fail = (e: Error) => {
+      this.dead = e;
+      for (const p of this.pending.values()) p.reject(e);
+      this.pending.clear();
+    };
+    this.worker.on('error', fail);
+    this.worker.on('exit', (code) => fail(new Error(`store writer exited (code ${code})`)));
+  }
+
+  private call<T>(op: string, ...args: unknown[]): Promise<T> {
+    if (this.dead) return Promise.reject(this.dead);
+    const id = ++this.seq;
+    return new Promise<T>((resolve, reject) => {
+      this.pending.set(id, { resolve: resolve as (v: unknown) => void, reject });
+      this.worker.postMessage({ id, op, args });
+    });
+  }
+
+  updateZone(zone: string, fields: ZoneFields) {
+    return this.call<void>('updateZone', zone, fields);
+  }
+  recordTransfer(row: TransferRow) {
+    return this.call<void>('recordTransfer', row);
+  }
+  pruneHistory(zone: string, keep: number) {
+    return this.call<number>('pruneHistory', zone, keep);
+  }
+  beginIncoming() {
+    return this.call<number>('beginIncoming');
+  }
+  addIncoming(id: number, rrs: ZoneRR[]) {
+    // id 0: the worker remembers a failure and reports it at commit.
+    if (this.dead) return;
+    const packed = packRRs(rrs);
+    this.worker.postMessage({ id: 0, op: 'addIncoming', args: [id, packed] }, [packed.buffer as ArrayBuffer]);
+  }
+  commitIncoming(id: number, zone: string, meta: ApplyMeta) {
+    return this.call<ApplyResult>('commitIncoming', id, zone, meta);
+  }
+  dropIncoming(id: number) {
+    return this.call<void>('dropIncoming', id);
+  }
+  applyDiffs(zone: string, diffs: Diff[], meta: Omit<ApplyMeta, 'serial'>) {
+    return this.call<ApplyResult & { serial: number }>('applyDiffs', zone, packDiffs(diffs), meta);
+  }
+  /** Waits for queued writes, then closes the worker's connection. */
+  async close() {
+    if (this.dead) return;
+    await this.call<void>('close').catch(() => undefined);
+    await this.worker.terminate();
+  }
+}
