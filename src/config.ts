@@ -79,6 +79,12 @@ export interface ZoneConfig {
   readonly maxTransferSeconds: number;
   /** Longest silence from the primary during a transfer, seconds. */
   readonly maxIdleSeconds: number;
+  /** Most RRs of one type at one owner (one RRset); BIND's CVE-2024-1737 limit. */
+  readonly maxRecordsPerType: number;
+  /** Most RR types at one owner (an RRSIG counts once per type it covers); CVE-2024-1737. */
+  readonly maxTypesPerName: number;
+  /** Refuse a transfer deleting more than this percentage of the zone's records; absent = off. */
+  readonly maxDeletePercent?: number;
   /** Applied changes kept per zone in `changes` (older ones are pruned with their RRs). */
   readonly historyLimit: number;
 }
@@ -149,6 +155,9 @@ export const ZONE_DEFAULTS = deepFreeze({
   maxTransferBytes: 1_000_000_000, // bytes per transfer
   maxTransferSeconds: 3600, // seconds per transfer
   maxIdleSeconds: 60, // seconds without data from the primary
+  maxRecordsPerType: 100, // RRs in one RRset (BIND 9.18.28+ default, CVE-2024-1737)
+  maxTypesPerName: 100, // RR types at one owner (BIND 9.18.28+ default, CVE-2024-1737)
+  maxDeletePercent: undefined as number | undefined, // off
   historyLimit: 100, // changes kept per zone
 } as const);
 
@@ -267,6 +276,13 @@ const zoneFields = {
   maxTransferBytes: intRange(1).optional(),
   maxTransferSeconds: seconds.optional(),
   maxIdleSeconds: seconds.optional(),
+  maxRecordsPerType: intRange(1).optional(),
+  maxTypesPerName: intRange(1).optional(),
+  maxDeletePercent: z
+    .number(e('a number 0..100 (percent)'))
+    .min(0, e('a number 0..100 (percent)'))
+    .max(100, e('a number 0..100 (percent)'))
+    .optional(),
   historyLimit: intRange(1).optional(),
 };
 
@@ -587,12 +603,16 @@ function resolveZone(zone: ParsedConfig['zones'][number], defaults: ParsedZoneFi
     maxTransferBytes: pick('maxTransferBytes'),
     maxTransferSeconds: pick('maxTransferSeconds'),
     maxIdleSeconds: pick('maxIdleSeconds'),
+    maxRecordsPerType: pick('maxRecordsPerType'),
+    maxTypesPerName: pick('maxTypesPerName'),
+    maxDeletePercent: pick('maxDeletePercent'),
     historyLimit: pick('historyLimit'),
   };
   // Leave unset maxima out rather than present-but-undefined, so deepEqual and spreads stay tidy.
   for (const [, maxKey] of TIMER_PAIRS) {
     if (resolved[maxKey] === undefined) delete resolved[maxKey];
   }
+  if (resolved.maxDeletePercent === undefined) delete resolved.maxDeletePercent;
   return resolved;
 }
 

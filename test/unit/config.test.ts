@@ -71,8 +71,35 @@ describe('defaults', () => {
       maxTransferBytes: 1_000_000_000,
       maxTransferSeconds: 3600,
       maxIdleSeconds: 60,
+      maxRecordsPerType: 100,
+      maxTypesPerName: 100,
       historyLimit: 100,
     });
+  });
+
+  test('transfer guards: per-type and per-name limits, maxDeletePercent off by default', () => {
+    const config = parseConfig({
+      defaults: { maxRecordsPerType: 20, maxDeletePercent: 12.5 },
+      zones: [zone({ name: 'a.test', maxTypesPerName: 7 }), zone({ name: 'b.test', maxDeletePercent: 0 })],
+    });
+    const [a, b] = config.zones;
+    assert.equal(a.maxRecordsPerType, 20);
+    assert.equal(a.maxTypesPerName, 7);
+    assert.equal(a.maxDeletePercent, 12.5);
+    assert.equal(b.maxTypesPerName, 100);
+    assert.equal(b.maxDeletePercent, 0);
+    assert.equal('maxDeletePercent' in parseConfig({ zones: [zone()] }).zones[0], false);
+    assert.throws(
+      () =>
+        parseConfig({ zones: [zone({ maxRecordsPerType: 0, maxTypesPerName: 2.5, maxDeletePercent: 101 })] }),
+      {
+        problems: [
+          'zones[0].maxRecordsPerType: expected an integer >= 1, got 0',
+          'zones[0].maxTypesPerName: expected an integer >= 1, got 2.5',
+          'zones[0].maxDeletePercent: expected a number 0..100 (percent), got 101',
+        ],
+      },
+    );
   });
 
   test('zone value > defaults value > built-in default', () => {
