@@ -72,6 +72,8 @@ export function outcomeLine(zone: string, o: CheckOutcome): string {
     }
     case 'uptodate':
       return `${zone}: up to date at serial ${o.serial} (${o.primary})`;
+    case 'behind':
+      return `${zone}: kept serial ${o.serial}: ${o.primary} has older serial ${o.primarySerial}`;
     case 'failed':
       return `${zone}: failed: ${o.error}`;
   }
@@ -79,7 +81,7 @@ export function outcomeLine(zone: string, o: CheckOutcome): string {
 
 function isOutcome(v: unknown): v is CheckOutcome {
   const r = (v as { result?: unknown } | null)?.result;
-  return r === 'transferred' || r === 'uptodate' || r === 'failed';
+  return r === 'transferred' || r === 'uptodate' || r === 'behind' || r === 'failed';
 }
 
 /** Runs the command; prints one line; 0 when the zone was checked or transferred, 1 otherwise. */

@@ -1,7 +1,7 @@
 /**
  * Bringing one zone up to date from its primaries (RFC 1034 §4.3.5, RFC 1995):
  *
- *   SOA query ──not newer──► up to date
+ *   SOA query ──same serial──► up to date      ──older serial (RFC 1982)──► behind: keep ours
  *        │newer (or no copy)
  *        ▼
  *   IXFR query ──any failure: rcode, timeout, broken stream, diff that doesn't apply──► AXFR query
@@ -9,13 +9,19 @@
  *        ▼                           ▼                                                    ▼
  *   applied (one transaction) ──► onTransferred: NOTIFY our own secondaries (notify-out.ts)
  *
+ * Before an IXFR result is applied, the commit guards (xfrin/guards.ts) check what it would leave
+ * (SOA and NS at the apex, CNAME alone, maxRecordsPerType/maxTypesPerName, maxDeletePercent); a
+ * refusal fails the attempt without an AXFR fallback (the primary's data is the problem, not the
+ * diff). A primary behind us is not followed and does not renew the expiry; the next primary is
+ * asked, and without a better answer the outcome is `behind` (checked again at the next refresh).
+ *
  * With a primary `key`, every query is TSIG-signed and every reply must verify (RFC 8945); an
  * unsigned or badly signed reply fails that step like any other error, and the zone we hold keeps
  * being served. Primaries are tried in order; the first that answers the SOA query serves the
  * check. Every attempt leaves one `transfers` row. One check per zone at a time.
  */
 import type { Primary, TsigKey, ZoneConfig } from '../config.js';
-import { textToName } from '../dns/name.js';
+import { nameKey, textToName } from '../dns/name.js';
 import { rcodeText } from '../dns/rcode.js';
 import { isNewer } from '../dns/serial.js';
 import type { Logger } from '../log.js';
@@ -23,7 +29,8 @@ import type { ZoneTable } from '../serve/zone-table.js';
 import type { StoreWriter } from '../store/writer.js';
 import { InconsistentDiff, type TransferRow, type ZoneRR, type ZoneStore } from '../store/zone-store.js';
 import { axfr, XfrError } from '../xfrin/axfr.js';
-import { ixfr } from '../xfrin/ixfr.js';
+import { checkDiffs, checkZone, deleteProblem, diffRemovals, GuardError } from '../xfrin/guards.js';
+import { ixfr, type ZoneDiff } from '../xfrin/ixfr.js';
 import { probeSerial } from '../xfrin/soa-probe.js';
 import { endpointText } from '../xfrin/transport.js';
 
@@ -37,6 +44,7 @@ export interface CheckOptions {
 export type CheckOutcome =
   | { result: 'transferred'; serial: number; primary: string; kind: 'ixfr' | 'axfr'; expire?: number }
   | { result: 'uptodate'; serial: number; primary: string; expire?: number }
+  | { result: 'behind'; serial: number; primary: string; primarySerial: number }
   | { result: 'failed'; error: string };
 
 const PROBE_TIMEOUT_MS = 3000;
@@ -86,12 +94,14 @@ export class Refresher {
 
   private async run(zone: ZoneConfig, trigger: Trigger, opts: CheckOptions): Promise<CheckOutcome> {
     const errors: string[] = [];
+    let behind: CheckOutcome | undefined;
     for (const p of zone.primaries) {
       const outcome = await this.fromPrimary(zone, p, trigger, opts);
-      if (outcome.result !== 'failed') return outcome;
-      errors.push(outcome.error);
+      if (outcome.result === 'behind') behind ??= outcome;
+      else if (outcome.result !== 'failed') return outcome;
+      else errors.push(outcome.error);
     }
-    return { result: 'failed', error: errors.join('; ') };
+    return behind ?? { result: 'failed', error: errors.join('; ') };
   }
 
   private async fromPrimary(
@@ -123,6 +133,15 @@ export class Refresher {
       const probe = await probeSerial(primary, apex, PROBE_TIMEOUT_MS, key);
       row.primary_serial = probe.serial;
       if (ours && !opts.forceAxfr && !isNewer(probe.serial, ours.serial)) {
+        if (probe.serial !== ours.serial) {
+          const error = `primary serial ${probe.serial} is older than ours (${ours.serial}): kept ours`;
+          await finish({ result: 'uptodate', serial_after: ours.serial, error });
+          log.warn(
+            { serial: ours.serial, primary_serial: probe.serial, trigger },
+            'primary serial is older than ours',
+          );
+          return { result: 'behind', serial: ours.serial, primary: peer, primarySerial: probe.serial };
+        }
         await finish({ result: 'uptodate', serial_after: ours.serial });
         log.debug({ serial: ours.serial, primary_serial: probe.serial, trigger }, 'zone is up to date');
         return { result: 'uptodate', serial: ours.serial, primary: peer, expire: probe.expire };
@@ -138,6 +157,7 @@ export class Refresher {
             await finish({ result: 'uptodate', serial_after: ours.serial });
             return { result: 'uptodate', serial: ours.serial, primary: peer, expire: probe.expire };
           }
+          await this.guard(zone, apex, got);
           const now = this.now();
           const applied =
             got.kind === 'ixfr'
@@ -158,6 +178,7 @@ export class Refresher {
             versions: got.kind === 'ixfr' ? got.diffs.length : undefined,
           });
         } catch (e) {
+          if (e instanceof GuardError) throw e;
           // Every IXFR failure class falls back to AXFR (RFC 1995 §4 leaves it to us; we heal).
           row.fallback_reason = describe(e);
           if (e instanceof XfrError && e.rcode !== undefined) row.rcode = rcodeText(e.rcode);
@@ -255,11 +276,30 @@ export class Refresher {
     };
   }
 
+  /** Commit guards on an IXFR result before it is applied; a problem throws GuardError. */
+  private async guard(
+    zone: ZoneConfig,
+    apex: Buffer,
+    got: { kind: 'ixfr'; diffs: ZoneDiff[] } | { kind: 'axfr'; rrs: ZoneRR[] },
+  ): Promise<void> {
+    let problem: string | undefined;
+    if (got.kind === 'axfr') {
+      problem = await checkZone(got.rrs, apex, zone);
+    } else {
+      const oldCount = this.store.zone(zone.name)?.records ?? 0;
+      problem = deleteProblem(oldCount, diffRemovals(got.diffs), zone.maxDeletePercent);
+      const reader = this.store.reader(zone.name);
+      problem ??= await checkDiffs(got.diffs, apex, zone, (owner) => reader.node(nameKey(owner)));
+    }
+    if (problem) throw new GuardError(problem);
+  }
+
   /** A whole zone held in memory (AXFR-style IXFR answers) through the staging path. */
   private async replace(zone: string, rrs: ZoneRR[], meta: { serial: number; primary: string; now: number }) {
     const staging = await this.writer.beginIncoming();
     try {
-      for (let i = 0; i < rrs.length; i += STAGING_BATCH) this.writer.addIncoming(staging, rrs.slice(i, i + STAGING_BATCH));
+      for (let i = 0; i < rrs.length; i += STAGING_BATCH)
+        this.writer.addIncoming(staging, rrs.slice(i, i + STAGING_BATCH));
       return await this.writer.commitIncoming(staging, zone, meta);
     } finally {
       await this.writer.dropIncoming(staging);

@@ -3,11 +3,16 @@
  *
  *   check ok ──► next check at SOA refresh (clamped, jittered), expiry pushed to now + expire
  *   check failed ──► next check at SOA retry; once expires_at passes the zone is expired
+ *   primary behind us ──► next check at SOA refresh, expiry not pushed (no retry loop)
  *   expired ──► SERVFAIL until a check succeeds, then back to ok by itself
  *
  * Deadlines are absolute Unix seconds kept in `zones` (next_refresh, expires_at), so a restart
  * resumes them. One node-cron tick per second looks for due zones: node-cron cannot express an
  * arbitrary period and setTimeout overflows past 2^31 ms (STACK.md), a tick has neither problem.
+ *
+ * NOTIFY checks a zone at once, but at most once per NOTIFY_INTERVAL_MS: NOTIFYs arriving during
+ * a check or within that interval coalesce into one more check when it is over, so a flood of
+ * 1 000 NOTIFYs in a second costs two SOA queries.
  */
 import cron, { type ScheduledTask } from 'node-cron';
 import type { ZoneConfig } from '../config.js';
@@ -44,6 +49,9 @@ export function jitter(name: string, seconds: number): number {
 /** Retry period for a zone we have never loaded (no SOA to read timers from). */
 const FIRST_LOAD_RETRY = 5;
 
+/** Least time between two NOTIFY-triggered checks of one zone, milliseconds. */
+const NOTIFY_INTERVAL_MS = 1000;
+
 export class Scheduler {
   private task: ScheduledTask | undefined;
   private due = new Map<string, number>();
@@ -51,6 +59,10 @@ export class Scheduler {
   private stopped = false;
   /** Zones notified while a check was running: check once more when it ends. */
   private again = new Set<string>();
+  /** When each zone's last NOTIFY-triggered check started (performance.now() ms). */
+  private lastNotifyCheck = new Map<string, number>();
+  /** NOTIFY-triggered checks waiting for NOTIFY_INTERVAL_MS to pass. */
+  private deferred = new Map<string, NodeJS.Timeout>();
 
   constructor(
     private readonly zones: readonly ZoneConfig[],
@@ -77,6 +89,8 @@ export class Scheduler {
     this.task?.stop();
     this.task?.destroy();
     this.task = undefined;
+    for (const t of this.deferred.values()) clearTimeout(t);
+    this.deferred.clear();
   }
 
   /** Checks a zone now (NOTIFY, operator request); `forceAxfr` transfers even when up to date. */
@@ -87,15 +101,35 @@ export class Scheduler {
   }
 
   /**
-   * NOTIFY (RFC 1996 §4.7): check now. Notifies arriving while a check runs coalesce into one
-   * more check after it, so a burst costs at most two SOA queries.
+   * NOTIFY (RFC 1996 §4.7): check now. Notifies arriving while a check runs, or less than
+   * NOTIFY_INTERVAL_MS after the last NOTIFY-triggered check began, coalesce into one more check,
+   * so a burst costs at most two SOA queries.
    */
   notify(name: string): boolean {
     const z = this.zones.find((x) => x.name === name);
     if (!z || this.stopped) return false;
-    if (this.refresher.isRunning(name)) this.again.add(name);
-    else void this.run(z, 'notify');
+    this.notifyCheck(z);
     return true;
+  }
+
+  private notifyCheck(z: ZoneConfig): void {
+    if (this.stopped || this.deferred.has(z.name)) return;
+    if (this.refresher.isRunning(z.name)) {
+      this.again.add(z.name);
+      return;
+    }
+    const wait =
+      (this.lastNotifyCheck.get(z.name) ?? Number.NEGATIVE_INFINITY) + NOTIFY_INTERVAL_MS - performance.now();
+    if (wait > 0) {
+      const timer = setTimeout(() => {
+        this.deferred.delete(z.name);
+        this.notifyCheck(z);
+      }, wait);
+      this.deferred.set(z.name, timer);
+      return;
+    }
+    this.lastNotifyCheck.set(z.name, performance.now());
+    void this.run(z, 'notify');
   }
 
   tick(trigger: Trigger): void {
@@ -135,7 +169,7 @@ export class Scheduler {
       return outcome;
     } finally {
       this.active--;
-      if (this.again.delete(z.name) && !this.stopped) void this.run(z, 'notify');
+      if (this.again.delete(z.name)) this.notifyCheck(z);
     }
   }
 
@@ -145,6 +179,15 @@ export class Scheduler {
     if (outcome.result === 'failed') {
       const retry = soa ? clampTimers(soa, z).retry : Math.max(z.retryMin, FIRST_LOAD_RETRY);
       const next = now + retry;
+      this.due.set(z.name, next);
+      this.persist(z.name, { next_refresh: next });
+      this.expireIfDue(z, now);
+      return;
+    }
+    if (outcome.result === 'behind') {
+      // Our copy is newer than the primary's: nothing to retry, and nothing renews the expiry.
+      const refresh = soa ? clampTimers(soa, z).refresh : z.refreshMin;
+      const next = now + refresh - jitter(z.name, refresh);
       this.due.set(z.name, next);
       this.persist(z.name, { next_refresh: next });
       this.expireIfDue(z, now);
