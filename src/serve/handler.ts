@@ -124,10 +124,12 @@ export class QueryHandler {
         { code: OPTION.EDE, data: Buffer.concat([Buffer.from([code >> 8, code & 0xff]), Buffer.from(text)]) },
       ]);
     }
-    const res = lookup(this.zones, q.qname, q.qtype, {
-      recursionDesired: (q.flags & 0x0100) !== 0,
-      dnssecOk: q.edns?.dnssecOk === true,
-    });
+    const res = this.zones.read(() =>
+      lookup(this.zones, q.qname, q.qtype, {
+        recursionDesired: (q.flags & 0x0100) !== 0,
+        dnssecOk: q.edns?.dnssecOk === true,
+      }),
+    );
     return {
       ...this.base(q, res.rcode, this.expireOption(q, entry)),
       aa: res.aa,

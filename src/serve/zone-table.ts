@@ -23,6 +23,15 @@ export interface ZoneEntry {
 export class ZoneTable implements ZoneFinder {
   private readonly byApex = new Map<string, ZoneEntry>();
   private maxLabels = 0;
+  private store: ZoneStore | undefined;
+
+  /**
+   * Runs `fn` (one whole answer) in one read transaction: every statement of it sees the same
+   * committed version, even when the writer thread commits a transfer in between (WAL snapshot).
+   */
+  read<T>(fn: () => T): T {
+    return this.store ? this.store.snapshot(fn) : fn();
+  }
 
   add(
     name: string,
@@ -35,6 +44,7 @@ export class ZoneTable implements ZoneFinder {
       allowTransfer?: AclMatch;
     },
   ): ZoneEntry {
+    this.store = store;
     const lower = toLower(apex);
     const entry: ZoneEntry = {
       name,

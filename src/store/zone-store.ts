@@ -110,6 +110,8 @@ export class ZoneStore {
   private readonly stNsec3: Database.Statement;
   private readonly stNsec3Last: Database.Statement;
   private incomingSeq = 0;
+  private readonly stBegin: Database.Statement;
+  private readonly stCommit: Database.Statement;
 
   constructor(file: string) {
     if (file !== ':memory:') fs.mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
@@ -128,6 +130,8 @@ export class ZoneStore {
     this.stChildren = this.db
       .prepare('SELECT 1 FROM records WHERE zone = ? AND nkey > ? AND nkey < ? LIMIT 1')
       .raw();
+    this.stBegin = this.db.prepare('BEGIN');
+    this.stCommit = this.db.prepare('COMMIT');
     this.stNsec = this.db
       .prepare(
         'SELECT nkey FROM records WHERE zone = ? AND rtype = 47 AND ckey <= ? ORDER BY ckey DESC LIMIT 1',
@@ -145,6 +149,17 @@ export class ZoneStore {
 
   close(): void {
     if (this.db.open) this.db.close();
+  }
+
+  /** Runs `fn` in one read transaction (a consistent snapshot under WAL). Nests harmlessly. */
+  snapshot<T>(fn: () => T): T {
+    if (this.db.inTransaction) return fn();
+    this.stBegin.run();
+    try {
+      return fn();
+    } finally {
+      this.stCommit.run();
+    }
   }
 
   /** Makes sure a configured zone has its row (state never_loaded until the first transfer). */
@@ -360,7 +375,11 @@ export class ZoneStore {
   }
 
   /** Applies a staged zone in one transaction (see replaceZone). */
-  commitIncoming(id: number, zone: string, meta: { serial: number; primary: string; now: number }): ApplyResult {
+  commitIncoming(
+    id: number,
+    zone: string,
+    meta: { serial: number; primary: string; now: number },
+  ): ApplyResult {
     const db = this.db;
     const t = `temp.incoming_${id}`;
     db.exec(`CREATE INDEX temp.incoming_${id}_key ON incoming_${id} (nkey, rtype, rdata_wire)`);
@@ -392,14 +411,18 @@ export class ZoneStore {
           `INSERT INTO change_records (change_id, op, ${cols})
            SELECT DISTINCT @changeId, 'add', ${cols} FROM ${t} i WHERE ${fresh}`,
         ).run({ changeId, zone });
-        removed = db.prepare(`DELETE FROM records AS r WHERE r.zone = @zone AND ${gone}`).run({ zone }).changes;
+        removed = db
+          .prepare(`DELETE FROM records AS r WHERE r.zone = @zone AND ${gone}`)
+          .run({ zone }).changes;
       }
       const insert = firstLoad
         ? `INSERT OR IGNORE INTO records (zone, ${recordCols}) SELECT @zone, ${recordCols} FROM ${t} i ORDER BY rowid`
         : `INSERT OR IGNORE INTO records (zone, ${recordCols})
            SELECT @zone, ${recordCols} FROM ${t} i WHERE ${fresh} ORDER BY rowid`;
       const added = db.prepare(insert).run({ zone }).changes;
-      const count = (db.prepare('SELECT count(*) AS n FROM records WHERE zone = ?').get(zone) as { n: number }).n;
+      const count = (
+        db.prepare('SELECT count(*) AS n FROM records WHERE zone = ?').get(zone) as { n: number }
+      ).n;
       db.prepare('UPDATE changes SET removed = ?, added = ? WHERE id = ?').run(removed, added, changeId);
       this.updateZone(zone, {
         serial: meta.serial,

@@ -38,6 +38,8 @@ export interface Ns2 {
   logLines(): Record<string, unknown>[];
   /** SIGTERM, wait for exit; resolves to the exit code. */
   stop(): Promise<number | null>;
+  /** SIGKILL (a crash), wait for the process to be gone. */
+  kill(): Promise<void>;
 }
 
 export interface Ns2Options {
@@ -88,6 +90,11 @@ export async function startNs2(opts: Ns2Options): Promise<Ns2> {
         .split('\n')
         .filter((l) => l.startsWith('{'))
         .map((l) => JSON.parse(l)),
+    async kill() {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+      await exited;
+      live.delete(child);
+    },
     async stop() {
       if (child.exitCode === null) {
         child.kill('SIGTERM');
