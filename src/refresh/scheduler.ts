@@ -9,6 +9,8 @@
  * Deadlines are absolute Unix seconds kept in `zones` (next_refresh, expires_at), so a restart
  * resumes them. One node-cron tick per second looks for due zones: node-cron cannot express an
  * arbitrary period and setTimeout overflows past 2^31 ms (STACK.md), a tick has neither problem.
+ * Due zones start longest-overdue first, `maxConcurrent` at a time; a finished check frees its
+ * slot for the next due zone at once.
  *
  * NOTIFY checks a zone at once, but at most once per NOTIFY_INTERVAL_MS: NOTIFYs arriving during
  * a check or within that interval coalesce into one more check when it is over, so a flood of
@@ -135,13 +137,18 @@ export class Scheduler {
   tick(trigger: Trigger): void {
     if (this.stopped) return;
     const now = this.now();
+    const due: { z: ZoneConfig; at: number }[] = [];
     for (const z of this.zones) {
       this.expireIfDue(z, now);
-      const due = this.due.get(z.name) ?? now;
-      if (due <= now && this.active < this.maxConcurrent) {
-        this.due.set(z.name, Number.POSITIVE_INFINITY); // not again until this check ends
-        void this.run(z, trigger);
-      }
+      const at = this.due.get(z.name) ?? now;
+      if (at <= now) due.push({ z, at });
+    }
+    // Longest overdue first, so zones with short timers cannot starve the others of check slots.
+    due.sort((x, y) => x.at - y.at);
+    for (const { z } of due) {
+      if (this.active >= this.maxConcurrent) break;
+      this.due.set(z.name, Number.POSITIVE_INFINITY); // not again until this check ends
+      void this.run(z, trigger);
     }
   }
 
@@ -170,6 +177,8 @@ export class Scheduler {
     } finally {
       this.active--;
       if (this.again.delete(z.name)) this.notifyCheck(z);
+      // A slot is free: start a zone that is waiting for one now rather than at the next tick.
+      this.tick('timer');
     }
   }
 
