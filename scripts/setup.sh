@@ -12,6 +12,7 @@ command -v dig >/dev/null 2>&1 || missing="$missing dnsutils"
 command -v rndc >/dev/null 2>&1 || [ -x /usr/sbin/rndc ] || missing="$missing bind9-utils"
 command -v sqlite3 >/dev/null 2>&1 || missing="$missing sqlite3"
 command -v knotd >/dev/null 2>&1 || [ -x /usr/sbin/knotd ] || missing="$missing knot"
+command -v dnsperf >/dev/null 2>&1 || missing="$missing dnsperf"
 if [ -n "$missing" ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     echo "setup: installing Debian packages:$missing"
