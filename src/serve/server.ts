@@ -3,6 +3,13 @@
  * several queries per connection answered in order, an idle timeout, a connection cap, and
  * back-pressure so a client that does not read cannot make us buffer without bound.
  *
+ * Idle means no complete request: the timer restarts when a whole message has arrived (and after
+ * a zone transfer out ends), not on every byte, so a client dribbling a byte a second (slowloris)
+ * is closed at `tcpIdleMs` like a silent one. At `maxTcpConnections`, a new connection closes the
+ * one whose last complete request is oldest (RFC 7766 §6.2.3: under pressure, close idle
+ * connections first), unless it is sending a zone transfer; when all are, the new one is closed
+ * instead. Thousands of idle connections so cannot lock out new TCP clients.
+ *
  * Each request passes the TSIG gate first (verified, or answered there when the signature is
  * bad); zone transfer requests then go to xfrout, which streams its messages on TCP while the
  * connection's further requests wait; everything else goes to the query handler.
@@ -37,10 +44,17 @@ function frame(reply: Buffer): Buffer {
   return f;
 }
 
+/** What the cap needs to know about an open TCP connection. */
+interface TcpConn {
+  /** Not sending a zone transfer: may be closed to make room. */
+  evictable(): boolean;
+}
+
 export class DnsServer {
   private udp: dgram.Socket[] = [];
   private tcp: net.Server[] = [];
-  private conns = new Set<net.Socket>();
+  /** Open TCP connections, least recently active first (re-inserted on every request). */
+  private conns = new Map<net.Socket, TcpConn>();
 
   constructor(
     private readonly handler: QueryHandler,
@@ -79,8 +93,7 @@ export class DnsServer {
   }
 
   private startTcp(l: Listen): Promise<void> {
-    const server = net.createServer((c) => this.serveConnection(c));
-    server.maxConnections = this.opts.maxTcpConnections;
+    const server = net.createServer((c) => this.admit(c));
     server.on('error', (e) => this.log.warn({ err: e }, 'TCP server error'));
     this.tcp.push(server);
     return new Promise((resolve, reject) => {
@@ -109,14 +122,47 @@ export class DnsServer {
     return reply && signed ? signed.sign(reply) : reply;
   }
 
+  /** The connection cap: make room by closing the stalest connection, or refuse. */
+  private admit(c: net.Socket): void {
+    if (this.conns.size >= this.opts.maxTcpConnections) {
+      let victim: net.Socket | undefined;
+      for (const [s, conn] of this.conns) {
+        if (conn.evictable()) {
+          victim = s;
+          break;
+        }
+      }
+      if (!victim) {
+        c.destroy();
+        return;
+      }
+      this.conns.delete(victim);
+      victim.destroy();
+    }
+    this.serveConnection(c);
+  }
+
   private serveConnection(c: net.Socket): void {
-    this.conns.add(c);
     c.setNoDelay(true);
-    c.setTimeout(this.opts.tcpIdleMs, () => c.destroy());
     const peer = c.remoteAddress ?? '';
     let pending = Buffer.alloc(0);
     /** A zone transfer owns the connection: later requests wait for it (answered in order). */
     let transferring = false;
+    const conn: TcpConn = { evictable: () => !transferring };
+    this.conns.set(c, conn);
+    // Restarted by complete requests only (see the header): partial bytes do not keep it open.
+    // A transfer out keeps it open while its messages are still being taken by the client.
+    let written = 0;
+    const idleTimer: NodeJS.Timeout = setTimeout(() => {
+      if (transferring && c.bytesWritten > written) {
+        written = c.bytesWritten;
+        idleTimer.refresh();
+      } else c.destroy();
+    }, this.opts.tcpIdleMs);
+    const active = () => {
+      idleTimer.refresh();
+      if (this.conns.delete(c)) this.conns.set(c, conn);
+    };
     // Transfer messages wait for the socket to drain, and yield to the event loop in between.
     const sink: XfrSink = {
       send: (reply) =>
@@ -139,6 +185,7 @@ export class DnsServer {
         if (pending.length < 2 + len) break;
         const msg = pending.subarray(2, 2 + len);
         pending = pending.subarray(2 + len);
+        active();
         let reply: Buffer | Promise<void> | undefined;
         try {
           reply = this.dispatch(msg, peer, sink);
@@ -151,6 +198,7 @@ export class DnsServer {
           reply.then(
             () => {
               transferring = false;
+              active();
               c.resume();
               work();
             },
@@ -177,7 +225,10 @@ export class DnsServer {
       work();
     });
     c.on('error', () => c.destroy());
-    c.on('close', () => this.conns.delete(c));
+    c.on('close', () => {
+      clearTimeout(idleTimer);
+      if (this.conns.get(c) === conn) this.conns.delete(c);
+    });
   }
 
   /** Bound addresses (useful when port 0 was asked for). */
@@ -196,7 +247,7 @@ export class DnsServer {
 
   async stop(): Promise<void> {
     for (const s of this.udp) s.close();
-    for (const c of this.conns) c.destroy();
+    for (const c of this.conns.keys()) c.destroy();
     await Promise.all(this.tcp.map((s) => new Promise<void>((r) => s.close(() => r()))));
     this.udp = [];
     this.tcp = [];
