@@ -1,0 +1,349 @@
+/**
+ * Fuzz run: hostile UDP packets and malformed TCP streams against a real ns2 (a child process
+ * serving example.test from a scripted primary, loopback only), for a bounded number of packets
+ * and a bounded time. Between batches a valid query over UDP (and every few streams one over TCP)
+ * must be answered correctly; ns2's RSS is sampled throughout.
+ *
+ *   npm run fuzz                                    1 000 000 packets, at most 300 s
+ *   node --import tsx test/fuzz/run.ts --packets 200000 --seconds 60 --seed 7
+ *
+ * Exits 1 when ns2 died, stopped answering, logged an unhandled error, or grew > 50 MB of RSS.
+ * test/integration/fuzz.test.ts runs a 200 000-packet slice of it inside `npm test`.
+ */
+import dgram from 'node:dgram';
+import fs from 'node:fs';
+import net from 'node:net';
+import { fileURLToPath } from 'node:url';
+import { parseMessage } from '../../src/dns/message.js';
+import { buildQuery, query } from '../harness/client.js';
+import { startFakePrimary } from '../harness/fake-primary.js';
+import { startNs2, waitFor } from '../harness/ns2.js';
+import { exampleZone } from '../harness/records.js';
+import { packet, type Rng, rng, STRATEGIES, tcpStream } from './packets.js';
+
+export interface FuzzOptions {
+  /** UDP packets to send (hostile ones; the probes come on top). */
+  packets: number;
+  /** Stop sending after this long even when `packets` is not reached. */
+  seconds: number;
+  /** Malformed TCP streams to open (or as many as fit in the time). */
+  tcpStreams: number;
+  seed: number;
+  /** Progress lines. */
+  log?: (line: string) => void;
+}
+
+export interface FuzzReport {
+  seed: number;
+  seconds: number;
+  udpSent: number;
+  udpRepliesSeen: number;
+  byStrategy: Record<string, number>;
+  udpProbes: number;
+  /** Probes asked again after a 1 s silence (a datagram lost under load), not failures. */
+  udpProbeRetries: number;
+  udpProbesAnswered: number;
+  tcpStreams: number;
+  tcpMessages: number;
+  tcpProbes: number;
+  tcpProbesAnswered: number;
+  /** After start-up and 2 000 plain queries, before any hostile traffic. */
+  rssColdMb: number;
+  /** After the warm-up slice of hostile traffic: the baseline growth is measured from. */
+  rssStartMb: number;
+  rssPeakMb: number;
+  rssEndMb: number;
+  rssGrowthMb: number;
+  alive: boolean;
+  /** Log lines at error level or above (unhandled errors while answering). */
+  errors: string[];
+  /** Why the run counts as failed; empty when it passed. */
+  failures: string[];
+}
+
+const ZONE = 'example.test';
+/** In flight at most PIPELINES × (BATCH + 1) datagrams: well inside ns2's socket buffer. */
+const BATCH = 40;
+const PIPELINES = 3;
+/** A probe is a client's query: it may be asked again, as a resolver would, before it counts as lost. */
+const PROBE_TRIES = 3;
+const TCP_CONCURRENCY = 8;
+const RSS_LIMIT_MB = 50;
+/** Hostile packets sent before the RSS baseline is taken (not counted in the report). */
+const WARMUP = 20_000;
+
+function rssMb(pid: number): number {
+  const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
+  const kb = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0);
+  return kb / 1024;
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** The probe: www.example.test A must come back with its two addresses. */
+const probeOk = (reply: Buffer): boolean => {
+  const m = parseMessage(reply);
+  return (m.header.flags & 0xf) === 0 && m.answer.filter((r) => r.type === 1).length === 2;
+};
+
+export async function runFuzz(opts: FuzzOptions): Promise<FuzzReport> {
+  const log = opts.log ?? (() => undefined);
+  const fake = await startFakePrimary(ZONE, new Map([[1, exampleZone(1)]]), 1);
+  const ns2 = await startNs2({
+    zones: [{ name: ZONE, primaries: [{ address: '127.0.0.1', port: fake.port }] }],
+    extra: { logLevel: 'warn', tcpIdleSeconds: 2, maxTcpConnections: 200 },
+  });
+  const report: FuzzReport = {
+    seed: opts.seed,
+    seconds: 0,
+    udpSent: 0,
+    udpRepliesSeen: 0,
+    byStrategy: {},
+    udpProbes: 0,
+    udpProbeRetries: 0,
+    udpProbesAnswered: 0,
+    tcpStreams: 0,
+    tcpMessages: 0,
+    tcpProbes: 0,
+    tcpProbesAnswered: 0,
+    rssColdMb: 0,
+    rssStartMb: 0,
+    rssPeakMb: 0,
+    rssEndMb: 0,
+    rssGrowthMb: 0,
+    alive: false,
+    errors: [],
+    failures: [],
+  };
+  let sampler: NodeJS.Timeout | undefined;
+  try {
+    await waitFor('zone loaded', async () => {
+      try {
+        return probeOk(await query(ns2.port, `www.${ZONE}`, 1, { timeoutMs: 500 }));
+      } catch {
+        return false;
+      }
+    });
+    // Warm up (JIT, V8 heap sizing, SQLite page cache) with a slice of the same traffic before
+    // taking the RSS baseline: growth is measured on a process already in its steady state.
+    for (let i = 0; i < 2000; i++) await query(ns2.port, `www.${ZONE}`, 1);
+    report.rssColdMb = rssMb(ns2.pid);
+    const warm = await fuzzPhase(ns2.port, rng(opts.seed ^ 0x5eed), WARMUP, WARMUP / 100, 60);
+    report.failures.push(...warm.failures.map((f) => `warm-up: ${f}`));
+    report.rssStartMb = rssMb(ns2.pid);
+    report.rssPeakMb = report.rssStartMb;
+    sampler = setInterval(() => {
+      if (alive(ns2.pid)) report.rssPeakMb = Math.max(report.rssPeakMb, rssMb(ns2.pid));
+    }, 250);
+    const t0 = Date.now();
+    const progress = setInterval(
+      () =>
+        log(
+          `${((Date.now() - t0) / 1000).toFixed(0)} s: ${report.udpSent} UDP packets, ${report.tcpStreams} TCP streams, RSS ${rssMb(ns2.pid).toFixed(1)} MB`,
+        ),
+      5000,
+    );
+    try {
+      await fuzzPhase(ns2.port, rng(opts.seed), opts.packets, opts.tcpStreams, opts.seconds, report);
+    } finally {
+      clearInterval(progress);
+    }
+    report.seconds = (Date.now() - t0) / 1000;
+
+    // Still alive and answering both ways at the end?
+    report.alive = alive(ns2.pid);
+    if (!report.alive) report.failures.push('ns2 died');
+    else {
+      try {
+        if (!probeOk(await query(ns2.port, `www.${ZONE}`, 1)))
+          report.failures.push('final UDP probe: wrong answer');
+        if (!probeOk(await query(ns2.port, `www.${ZONE}`, 1, { tcp: true })))
+          report.failures.push('final TCP probe: wrong answer');
+      } catch (e) {
+        report.failures.push(`final probe: ${(e as Error).message}`);
+      }
+      report.rssEndMb = rssMb(ns2.pid);
+    }
+    report.rssGrowthMb = report.rssPeakMb - report.rssStartMb;
+    if (report.rssGrowthMb >= RSS_LIMIT_MB)
+      report.failures.push(`RSS grew ${report.rssGrowthMb.toFixed(1)} MB (limit ${RSS_LIMIT_MB})`);
+    report.errors = ns2
+      .logLines()
+      .filter((l) => (l.level as number) >= 50)
+      .map((l) => JSON.stringify(l).slice(0, 300));
+    if (report.errors.length > 0) report.failures.push(`${report.errors.length} error log lines`);
+    return report;
+  } finally {
+    if (sampler) clearInterval(sampler);
+    await ns2.stop();
+    await fake.stop();
+  }
+}
+
+type Counters = Pick<
+  FuzzReport,
+  | 'udpSent'
+  | 'udpRepliesSeen'
+  | 'byStrategy'
+  | 'udpProbes'
+  | 'udpProbeRetries'
+  | 'udpProbesAnswered'
+  | 'tcpStreams'
+  | 'tcpMessages'
+  | 'tcpProbes'
+  | 'tcpProbesAnswered'
+  | 'failures'
+>;
+
+const counters = (): Counters => ({
+  udpSent: 0,
+  udpRepliesSeen: 0,
+  byStrategy: {},
+  udpProbes: 0,
+  udpProbeRetries: 0,
+  udpProbesAnswered: 0,
+  tcpStreams: 0,
+  tcpMessages: 0,
+  tcpProbes: 0,
+  tcpProbesAnswered: 0,
+  failures: [],
+});
+
+/**
+ * One run of hostile traffic: PIPELINES UDP senders (a batch, then a probe that must be answered)
+ * and TCP_CONCURRENCY malformed TCP streams at a time, until `packets` and `streams` are done or
+ * `seconds` pass.
+ */
+async function fuzzPhase(
+  port: number,
+  r: Rng,
+  packets: number,
+  streams: number,
+  seconds: number,
+  k: Counters = counters(),
+): Promise<Counters> {
+  const deadline = Date.now() + seconds * 1000;
+  const sockets: dgram.Socket[] = [];
+  let stop = false;
+
+  const udpProbe = (probe: dgram.Socket) => {
+    const q = buildQuery(`www.${ZONE}`, 1);
+    return new Promise<boolean>((res) => {
+      const timer = setTimeout(() => {
+        probe.off('message', onReply);
+        res(false);
+      }, 1000);
+      const onReply = (m: Buffer) => {
+        if (m.readUInt16BE(0) !== q.readUInt16BE(0)) return;
+        clearTimeout(timer);
+        probe.off('message', onReply);
+        res(probeOk(m));
+      };
+      probe.on('message', onReply);
+      probe.send(q, port, '127.0.0.1');
+    });
+  };
+
+  const udpPipeline = async (n: number) => {
+    const fuzz = dgram.createSocket('udp4');
+    const probe = dgram.createSocket('udp4');
+    sockets.push(fuzz, probe);
+    fuzz.on('message', () => {
+      k.udpRepliesSeen++;
+    });
+    fuzz.on('error', () => undefined);
+    await new Promise<void>((res) => fuzz.bind(0, '127.0.0.1', () => res()));
+    let lostInARow = 0;
+    while (!stop && k.udpSent < packets && Date.now() < deadline) {
+      for (let i = 0; i < BATCH; i++) {
+        const strategy = r.pick(STRATEGIES);
+        k.byStrategy[strategy] = (k.byStrategy[strategy] ?? 0) + 1;
+        fuzz.send(packet(r, ZONE, strategy), port, '127.0.0.1');
+        k.udpSent++;
+      }
+      k.udpProbes++;
+      let ok = false;
+      for (let attempt = 0; attempt < PROBE_TRIES && !ok; attempt++) {
+        if (attempt > 0) k.udpProbeRetries++;
+        ok = await udpProbe(probe);
+      }
+      if (ok) {
+        k.udpProbesAnswered++;
+        lostInARow = 0;
+      } else if (++lostInARow >= 3) {
+        k.failures.push(`UDP pipeline ${n}: 3 probes in a row unanswered`);
+        stop = true;
+      }
+    }
+  };
+
+  const tcpWorker = async () => {
+    while (!stop && k.tcpStreams < streams && Date.now() < deadline) {
+      const s = tcpStream(r, ZONE);
+      k.tcpStreams++;
+      const c = net.connect({ host: '127.0.0.1', port });
+      c.on('error', () => undefined);
+      c.on('data', () => undefined);
+      const closed = new Promise<void>((res) => c.once('close', () => res()));
+      await new Promise<void>((res) => {
+        c.once('connect', () => res());
+        c.once('close', () => res());
+      });
+      for (const chunk of s.chunks) {
+        if (c.destroyed) break;
+        c.write(chunk);
+        if (s.chunks.length > 1) await new Promise((res) => setImmediate(res));
+      }
+      k.tcpMessages += s.chunks.length;
+      // Give the server a moment to answer or close, then hang up ourselves.
+      await Promise.race([closed, new Promise((res) => setTimeout(res, 100))]);
+      c.destroy();
+      if (k.tcpStreams % 50 === 0) {
+        k.tcpProbes++;
+        try {
+          if (probeOk(await query(port, `www.${ZONE}`, 1, { tcp: true, timeoutMs: 3000 })))
+            k.tcpProbesAnswered++;
+          else k.failures.push('a TCP probe got a wrong answer');
+        } catch (e) {
+          k.failures.push(`a TCP probe failed: ${(e as Error).message}`);
+        }
+      }
+    }
+  };
+
+  try {
+    await Promise.all([
+      ...Array.from({ length: PIPELINES }, (_, i) => udpPipeline(i)),
+      ...Array.from({ length: TCP_CONCURRENCY }, () => tcpWorker()),
+    ]);
+  } finally {
+    for (const s of sockets) s.close();
+  }
+  if (k.udpProbesAnswered < k.udpProbes)
+    k.failures.push(`${k.udpProbes - k.udpProbesAnswered} UDP probes unanswered`);
+  return k;
+}
+
+function arg(name: string, fallback: number): number {
+  const i = process.argv.indexOf(`--${name}`);
+  return i > 0 ? Number(process.argv[i + 1]) : fallback;
+}
+
+if (process.argv[1] && fileURLToPath(import.meta.url) === fs.realpathSync(process.argv[1])) {
+  const report = await runFuzz({
+    packets: arg('packets', 1_000_000),
+    seconds: arg('seconds', 300),
+    tcpStreams: arg('streams', 20_000),
+    seed: arg('seed', Date.now() % 1_000_000),
+    log: (l) => console.log(l),
+  });
+  console.log(JSON.stringify(report, null, 2));
+  process.exit(report.failures.length === 0 ? 0 : 1);
+}
