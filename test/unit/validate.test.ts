@@ -229,3 +229,62 @@ describe('intake validation inside a transfer: one bad RR rejects it whole', () 
     );
   });
 });
+
+describe('a cut-off transfer is never complete (CVE-2022-27227)', () => {
+  const ZONE = n('example.test');
+  const ID = 9;
+  const S = (serial: number) => ({
+    owner: ZONE,
+    type: TYPE.SOA,
+    ttl: 60,
+    rdata: soa('ns.example.test', 'h.example.test', serial),
+  });
+  const www = (ip: string) => ({ owner: n('www.example.test'), type: TYPE.A, ttl: 60, rdata: a(ip) });
+  const ns = { owner: ZONE, type: TYPE.NS, ttl: 60, rdata: n('ns.example.test') };
+  const msg = (rrs: { owner: Buffer; type: number; ttl: number; rdata: Buffer }[], first: boolean) => {
+    const w = new MessageWriter(65535);
+    for (const v of [ID, FLAG_QR | FLAG_AA, first ? 1 : 0, rrs.length, 0, 0]) w.u16(v);
+    if (first) {
+      w.name(ZONE);
+      w.u16(251);
+      w.u16(1);
+    }
+    for (const r of rrs) w.rr(r.owner, r.type, 1, r.ttl, r.rdata);
+    return w.finish();
+  };
+
+  it('an AXFR-style IXFR cut before its closing SOA is incomplete, however much came', () => {
+    const r = new IxfrReader(ZONE, ID, 1, 100);
+    assert.equal(r.push(msg([S(5), ns, www('192.0.2.1')], true), true), false);
+    assert.equal(r.push(msg([www('192.0.2.2'), www('192.0.2.3')], false), false), false);
+    assert.throws(() => r.result(), /IXFR response incomplete/);
+  });
+
+  it('an SOA of another serial does not close an AXFR-style IXFR', () => {
+    const r = new IxfrReader(ZONE, ID, 1, 100);
+    assert.throws(() => r.push(msg([S(5), ns, S(4)], true), true), /closing SOA serial 4 differs/);
+  });
+
+  it('an incremental IXFR cut after a whole version is incomplete', () => {
+    const r = new IxfrReader(ZONE, ID, 1, 100);
+    assert.equal(r.push(msg([S(3), S(1), www('192.0.2.1'), S(2), www('192.0.2.2')], true), false), false);
+    assert.throws(() => r.result(), /IXFR response incomplete/);
+  });
+
+  it('a lone SOA newer than ours is not "up to date" (falls back to AXFR)', () => {
+    const r = new IxfrReader(ZONE, ID, 1, 100);
+    assert.equal(r.push(msg([S(5)], true), true), true);
+    assert.throws(() => r.result(), /single SOA of newer serial 5/);
+  });
+
+  it('an AXFR cut before its closing SOA is incomplete', () => {
+    const r = new AxfrReader(ZONE, ID, 100);
+    const axfrMsg = (rrs: (typeof ns)[], first: boolean) => {
+      const m = msg(rrs, first);
+      if (first) m.writeUInt16BE(252, 12 + ZONE.length);
+      return m;
+    };
+    assert.equal(r.push(axfrMsg([S(5), ns], true), true), false);
+    assert.equal(r.finished, false);
+  });
+});
