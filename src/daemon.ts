@@ -49,7 +49,9 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
   const notifier = new NotifySender(store, config.keys, log, { self: config.listen });
   // All writes from here on go through the writer thread; this connection only reads.
   const writer: StoreWriter =
-    config.database === ':memory:' ? new DirectWriter(store) : new WorkerWriter(config.database);
+    config.database === ':memory:'
+      ? new DirectWriter(store)
+      : new WorkerWriter(config.database, () => store.invalidate());
   const refresher = new Refresher(store, writer, table, log, {
     keys: config.keys,
     onTransferred: (zone, serial) => void notifier.notify(zone, serial),

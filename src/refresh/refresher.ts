@@ -26,8 +26,14 @@ import { rcodeText } from '../dns/rcode.js';
 import { isNewer } from '../dns/serial.js';
 import type { Logger } from '../log.js';
 import type { ZoneTable } from '../serve/zone-table.js';
-import type { StoreWriter } from '../store/writer.js';
-import { InconsistentDiff, type TransferRow, type ZoneRR, type ZoneStore } from '../store/zone-store.js';
+import type { ApplyMeta, StoreWriter } from '../store/writer.js';
+import {
+  type CommitGuards,
+  InconsistentDiff,
+  type TransferRow,
+  type ZoneRR,
+  type ZoneStore,
+} from '../store/zone-store.js';
 import { axfr, XfrError } from '../xfrin/axfr.js';
 import { checkDiffs, checkZone, deleteProblem, diffRemovals, GuardError } from '../xfrin/guards.js';
 import { ixfr, type ZoneDiff } from '../xfrin/ixfr.js';
@@ -162,7 +168,12 @@ export class Refresher {
           const applied =
             got.kind === 'ixfr'
               ? await this.writer.applyDiffs(zone.name, got.diffs, { primary: peer, now })
-              : await this.replace(zone.name, got.rrs, { serial: got.serial, primary: peer, now });
+              : await this.replace(zone.name, got.rrs, {
+                  serial: got.serial,
+                  primary: peer,
+                  now,
+                  guards: guardsOf(zone),
+                });
           const records =
             got.kind === 'ixfr'
               ? got.diffs.reduce((n, d) => n + d.added.length + d.deleted.length, 0)
@@ -199,6 +210,7 @@ export class Refresher {
           serial: got.serial,
           primary: peer,
           now: this.now(),
+          guards: guardsOf(zone),
         });
       } finally {
         await this.writer.dropIncoming(staging);
@@ -239,6 +251,7 @@ export class Refresher {
       versions?: number;
     },
   ): Promise<CheckOutcome> {
+    this.table.changed(); // the new version is committed: cached answers are stale
     await finish({
       result: 'transferred',
       kind_performed: t.kind,
@@ -295,7 +308,7 @@ export class Refresher {
   }
 
   /** A whole zone held in memory (AXFR-style IXFR answers) through the staging path. */
-  private async replace(zone: string, rrs: ZoneRR[], meta: { serial: number; primary: string; now: number }) {
+  private async replace(zone: string, rrs: ZoneRR[], meta: ApplyMeta) {
     const staging = await this.writer.beginIncoming();
     try {
       for (let i = 0; i < rrs.length; i += STAGING_BATCH)
@@ -311,6 +324,14 @@ export class Refresher {
       log.warn({ owner: d.owner, type: d.type }, 'dropped out-of-zone record');
     if (dropped.length > 20) log.warn({ count: dropped.length }, 'more out-of-zone records dropped');
   }
+}
+
+/** The commit guards of a full transfer, from the zone's config. */
+function guardsOf(zone: ZoneConfig): CommitGuards {
+  return {
+    limits: { maxRecordsPerType: zone.maxRecordsPerType, maxTypesPerName: zone.maxTypesPerName },
+    maxDeletePercent: zone.maxDeletePercent,
+  };
 }
 
 function describe(e: unknown): string {

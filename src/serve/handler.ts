@@ -7,6 +7,7 @@ import { OPCODE, RCODE } from '../dns/message.js';
 import { equalNames, nameToText } from '../dns/name.js';
 import { CLASS, TYPE } from '../dns/types.js';
 import type { Logger } from '../log.js';
+import { AnswerCache } from './answer-cache.js';
 import { Cookies } from './cookies.js';
 import { lookup } from './lookup.js';
 import { parseQuery, type Query } from './query.js';
@@ -31,6 +32,7 @@ const PLAIN_UDP_LIMIT = 512;
 export class QueryHandler {
   private readonly now: () => number;
   private readonly cookies: Cookies;
+  private readonly cache = new AnswerCache();
 
   constructor(
     private readonly zones: ZoneTable,
@@ -75,6 +77,11 @@ export class QueryHandler {
         : q.edns
           ? Math.max(PLAIN_UDP_LIMIT, Math.min(q.edns.udpSize, this.opts.udpSize))
           : PLAIN_UDP_LIMIT;
+    const cacheKey = signed ? undefined : this.cache.key(q, limit, this.zones.generation);
+    if (cacheKey) {
+      const hit = this.cache.get(cacheKey, q);
+      if (hit) return hit;
+    }
     const cookie = q.edns?.options.find((o) => o.code === OPTION.COOKIE);
     const checked = cookie ? this.cookies.check(cookie.data, peer) : undefined;
     let spec: ResponseSpec;
@@ -90,7 +97,9 @@ export class QueryHandler {
       const data = this.cookies.reply(checked, cookie.data, peer);
       spec.edns.options = [...(spec.edns.options ?? []), { code: OPTION.COOKIE, data }];
     }
-    return encodeResponse(spec, limit - (signed?.reserve ?? 0));
+    const reply = encodeResponse(spec, limit - (signed?.reserve ?? 0));
+    if (cacheKey && spec.rcode !== RCODE.SERVFAIL) this.cache.set(cacheKey, reply);
+    return reply;
   }
 
   private base(q: Query, rcode: number, options?: EdnsOption[]): ResponseSpec {

@@ -24,6 +24,13 @@ export class ZoneTable implements ZoneFinder {
   private readonly byApex = new Map<string, ZoneEntry>();
   private maxLabels = 0;
   private store: ZoneStore | undefined;
+  /** Bumped whenever any zone's data or state changes: cached answers are then stale. */
+  generation = 0;
+
+  changed(): void {
+    this.generation++;
+    this.store?.invalidate();
+  }
 
   /**
    * Runs `fn` (one whole answer) in one read transaction: every statement of it sees the same

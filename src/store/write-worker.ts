@@ -24,6 +24,12 @@ parentPort!.on('message', (m: { id: number; op: string; args: unknown[] }) => {
   } catch (e) {
     const err = e as Error;
     if (m.id === 0) failed.set(m.args[0] as number, err);
-    else parentPort!.postMessage({ id: m.id, ok: false, name: err.constructor.name, message: err.message });
+    else
+      parentPort!.postMessage({
+        id: m.id,
+        ok: false,
+        name: err.name === 'GuardError' ? err.name : err.constructor.name,
+        message: err.message,
+      });
   }
 });

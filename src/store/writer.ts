@@ -7,11 +7,12 @@
  */
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
+import { GuardError } from '../xfrin/guards.js';
 import type { Diff, TransferRow, ZoneRow, ZoneRR } from './zone-store.js';
-import { type ApplyResult, InconsistentDiff, ZoneStore } from './zone-store.js';
+import { type ApplyResult, type CommitGuards, InconsistentDiff, type ZoneStore } from './zone-store.js';
 
 export type ZoneFields = Partial<Omit<ZoneRow, 'name'>>;
-export type ApplyMeta = { serial: number; primary: string; now: number };
+export type ApplyMeta = { serial: number; primary: string; now: number; guards?: CommitGuards };
 
 export interface StoreWriter {
   updateZone(zone: string, fields: ZoneFields): Promise<void>;
@@ -22,7 +23,11 @@ export interface StoreWriter {
   addIncoming(id: number, rrs: ZoneRR[]): void;
   commitIncoming(id: number, zone: string, meta: ApplyMeta): Promise<ApplyResult>;
   dropIncoming(id: number): Promise<void>;
-  applyDiffs(zone: string, diffs: Diff[], meta: Omit<ApplyMeta, 'serial'>): Promise<ApplyResult & { serial: number }>;
+  applyDiffs(
+    zone: string,
+    diffs: Diff[],
+    meta: Omit<ApplyMeta, 'serial'>,
+  ): Promise<ApplyResult & { serial: number }>;
   close(): Promise<void>;
 }
 
@@ -89,7 +94,11 @@ export function perform(store: ZoneStore, op: string, args: unknown[]): unknown 
     case 'dropIncoming':
       return store.dropIncoming(...(args as [number]));
     case 'applyDiffs':
-      return store.applyDiffs(args[0] as string, unpackDiffs(args[1] as PackedDiff[]), args[2] as Omit<ApplyMeta, 'serial'>);
+      return store.applyDiffs(
+        args[0] as string,
+        unpackDiffs(args[1] as PackedDiff[]),
+        args[2] as Omit<ApplyMeta, 'serial'>,
+      );
     default:
       throw new Error(`unknown store operation ${op}`);
   }
@@ -136,7 +145,16 @@ export class DirectWriter implements StoreWriter {
   async close() {}
 }
 
-type Reply = { id: number; ok: true; value: unknown } | { id: number; ok: false; name: string; message: string };
+/** Errors the callers tell apart keep their class across the thread boundary. */
+function revive(name: string, message: string): Error {
+  if (name === 'InconsistentDiff') return new InconsistentDiff(message);
+  if (name === 'GuardError') return new GuardError(message);
+  return new Error(message);
+}
+
+type Reply =
+  | { id: number; ok: true; value: unknown }
+  | { id: number; ok: false; name: string; message: string };
 
 /** Writes in a worker thread with its own connection to the database file. */
 export class WorkerWriter implements StoreWriter {
@@ -145,7 +163,11 @@ export class WorkerWriter implements StoreWriter {
   private pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
   private dead: Error | undefined;
 
-  constructor(file: string) {
+  /** `onWrite` runs after each write the worker completed (the main connection's snapshot is stale). */
+  constructor(
+    file: string,
+    private readonly onWrite: () => void = () => {},
+  ) {
     // Compiled, the worker is write-worker.js beside this file. Under tsx (tests run the .ts
     // sources) a worker does not inherit tsx's loader: register it there first.
     const ts = import.meta.url.endsWith('.ts');
@@ -160,8 +182,9 @@ export class WorkerWriter implements StoreWriter {
       const p = this.pending.get(r.id);
       if (!p) return;
       this.pending.delete(r.id);
+      this.onWrite();
       if (r.ok) p.resolve(r.value);
-      else p.reject(r.name === 'InconsistentDiff' ? new InconsistentDiff(r.message) : new Error(r.message));
+      else p.reject(revive(r.name, r.message));
     });
     const fail = (e: Error) => {
       this.dead = e;

@@ -11,6 +11,7 @@ import { nameKey, nameToText, textToName, toLower } from '../dns/name.js';
 import { rdataToText } from '../dns/rdata.js';
 import { parseSoa } from '../dns/soa.js';
 import { TYPE, typeToText } from '../dns/types.js';
+import { checkNodeRows, deleteProblem, GuardError, type NodeRow, type ZoneLimits } from '../xfrin/guards.js';
 import { migrate } from './schema.js';
 
 /** One RR of a zone as transferred: owner in wire form, rdata bytes with names uncompressed. */
@@ -66,6 +67,12 @@ export interface ApplyResult {
   records: number;
 }
 
+/** Checks a full transfer must pass before it commits (see xfrin/guards.ts). */
+export interface CommitGuards {
+  limits: ZoneLimits;
+  maxDeletePercent?: number;
+}
+
 /** An incremental change that does not fit the zone we hold (RFC 1995 §5: fall back to AXFR). */
 export class InconsistentDiff extends Error {}
 
@@ -111,6 +118,8 @@ export class ZoneStore {
   private readonly stNsec3Last: Database.Statement;
   private incomingSeq = 0;
   private readonly stBegin: Database.Statement;
+  private reading = false;
+  private stale = true;
   private readonly stCommit: Database.Statement;
 
   constructor(file: string) {
@@ -151,31 +160,54 @@ export class ZoneStore {
     if (this.db.open) this.db.close();
   }
 
-  /** Runs `fn` in one read transaction (a consistent snapshot under WAL). Nests harmlessly. */
+  /**
+   * Runs `fn` against one consistent version of the database. The connection keeps a read
+   * transaction open between calls (WAL snapshot) and renews it only after `invalidate()` —
+   * which the daemon calls when the writer thread commits — so answering costs no BEGIN/COMMIT
+   * per query and no answer can see two versions.
+   */
   snapshot<T>(fn: () => T): T {
-    if (this.db.inTransaction) return fn();
+    this.readView();
+    return fn();
+  }
+
+  /** The data changed under us (a commit on another connection): renew the snapshot next read. */
+  invalidate(): void {
+    this.stale = true;
+  }
+
+  private readView(): void {
+    if (this.reading && !this.stale) return;
+    if (this.db.inTransaction) this.stCommit.run();
     this.stBegin.run();
-    try {
-      return fn();
-    } finally {
-      this.stCommit.run();
-    }
+    this.reading = true;
+    this.stale = false;
+  }
+
+  /** Writes on this connection first close the long-lived read transaction. */
+  private endRead(): void {
+    if (this.reading && this.db.inTransaction) this.stCommit.run();
+    this.reading = false;
   }
 
   /** Makes sure a configured zone has its row (state never_loaded until the first transfer). */
   ensureZone(name: string): void {
+    this.endRead();
     this.db.prepare('INSERT OR IGNORE INTO zones (name) VALUES (?)').run(name);
   }
 
   zone(name: string): ZoneRow | undefined {
+    if (!this.db.inTransaction || this.reading) this.readView();
     return this.db.prepare('SELECT * FROM zones WHERE name = ?').get(name) as ZoneRow | undefined;
   }
 
   zones(): ZoneRow[] {
+    if (!this.db.inTransaction || this.reading) this.readView();
     return this.db.prepare('SELECT * FROM zones ORDER BY name').all() as ZoneRow[];
   }
 
   updateZone(name: string, fields: Partial<Omit<ZoneRow, 'name'>>): void {
+    this.endRead();
     const keys = Object.keys(fields);
     if (keys.length === 0) return;
     const set = keys.map((k) => `${k} = @${k}`).join(', ');
@@ -184,6 +216,7 @@ export class ZoneStore {
 
   /** The served SOA record (for the IXFR request), or undefined before the first transfer. */
   soaRecord(zone: string): { ttl: number; rdata: Buffer; serial: number } | undefined {
+    if (!this.db.inTransaction || this.reading) this.readView();
     const row = this.db
       .prepare('SELECT ttl, rdata_wire FROM records WHERE zone = ? AND rtype = 6 AND nkey = ? LIMIT 1')
       .get(zone, nameKey(textToName(zone))) as { ttl: number; rdata_wire: Buffer } | undefined;
@@ -201,6 +234,7 @@ export class ZoneStore {
     diffs: Diff[],
     meta: { primary: string; now: number },
   ): ApplyResult & { serial: number } {
+    this.endRead();
     const db = this.db;
     const del = db.prepare(
       'DELETE FROM records WHERE zone = ? AND nkey = ? AND rtype = ? AND rdata_wire = ?',
@@ -275,6 +309,7 @@ export class ZoneStore {
 
   /** Drops the oldest changes beyond `keep` (their RRs go with them, ON DELETE CASCADE). */
   pruneHistory(zone: string, keep: number): number {
+    this.endRead();
     return this.db
       .prepare(
         `DELETE FROM changes WHERE zone = ? AND id NOT IN
@@ -284,6 +319,7 @@ export class ZoneStore {
   }
 
   recordTransfer(t: TransferRow): void {
+    this.endRead();
     const row = Object.fromEntries(Object.entries(t).filter(([, v]) => v !== undefined));
     const cols = Object.keys(row);
     this.db
@@ -298,6 +334,7 @@ export class ZoneStore {
 
   /** The served SOA's timers, or undefined before the first transfer. */
   soaTimers(zone: string): { refresh: number; retry: number; expire: number; serial: number } | undefined {
+    if (!this.db.inTransaction || this.reading) this.readView();
     const row = this.db
       .prepare('SELECT rdata_wire FROM records WHERE zone = ? AND rtype = 6 AND nkey = ? LIMIT 1')
       .get(zone, nameKey(textToName(zone))) as { rdata_wire: Buffer } | undefined;
@@ -358,6 +395,7 @@ export class ZoneStore {
 
   /** Starts staging a full zone; returns the handle for addIncoming/commitIncoming. */
   beginIncoming(): number {
+    this.endRead();
     const id = ++this.incomingSeq;
     this.db.exec(`CREATE TEMP TABLE incoming_${id} (
       name TEXT, type TEXT, ttl INTEGER, rdata TEXT, rtype INTEGER, nkey BLOB, rdata_wire BLOB, ckey BLOB)`);
@@ -366,11 +404,13 @@ export class ZoneStore {
 
   /** Stages a batch of RRs (temp table only: nothing in the served data changes). */
   addIncoming(id: number, rrs: readonly ZoneRR[]): void {
+    this.endRead();
     if (rrs.length === 0) return;
     this.db.transaction(() => insertBatched(this.db, `temp.incoming_${id}`, rrs))();
   }
 
   dropIncoming(id: number): void {
+    this.endRead();
     this.db.exec(`DROP TABLE IF EXISTS temp.incoming_${id}`);
   }
 
@@ -378,14 +418,39 @@ export class ZoneStore {
   commitIncoming(
     id: number,
     zone: string,
-    meta: { serial: number; primary: string; now: number },
+    meta: { serial: number; primary: string; now: number; guards?: CommitGuards },
   ): ApplyResult {
+    this.endRead();
     const db = this.db;
     const t = `temp.incoming_${id}`;
     db.exec(`CREATE INDEX temp.incoming_${id}_key ON incoming_${id} (nkey, rtype, rdata_wire)`);
+    if (meta.guards) {
+      // Commit guards over the staged zone (xfrin/guards.ts): SOA and NS at the apex, CNAME
+      // alone, maxRecordsPerType / maxTypesPerName — one pass in owner order.
+      const rows = db
+        .prepare(
+          `SELECT name AS owner, rtype AS type, CASE WHEN rtype = 46 THEN substr(rdata_wire, 1, 2) END AS covered,
+                  count(DISTINCT rdata_wire) AS count
+             FROM ${t} GROUP BY nkey, rtype, covered ORDER BY nkey`,
+        )
+        .iterate() as Iterable<NodeRow>;
+      const problem = checkNodeRows(rows, zone, meta.guards.limits);
+      if (problem) throw new GuardError(problem);
+    }
     const run = db.transaction((): ApplyResult => {
       this.ensureZone(zone);
       const prev = this.zone(zone)!;
+      if (meta.guards?.maxDeletePercent !== undefined && prev.serial !== null) {
+        // A TTL change deletes nothing: count RRs gone by owner, type and rdata.
+        const { n } = db
+          .prepare(
+            `SELECT count(*) AS n FROM records r WHERE r.zone = ? AND NOT EXISTS
+               (SELECT 1 FROM ${t} i WHERE i.nkey = r.nkey AND i.rtype = r.rtype AND i.rdata_wire = r.rdata_wire)`,
+          )
+          .get(zone) as { n: number };
+        const problem = deleteProblem(prev.records, n, meta.guards.maxDeletePercent);
+        if (problem) throw new GuardError(problem);
+      }
       const change = db
         .prepare(
           `INSERT INTO changes (zone, serial_from, serial_to, kind, applied_at, primary_addr)

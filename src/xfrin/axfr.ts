@@ -213,5 +213,11 @@ export async function axfr(
       maxBytes: limits.maxTransferBytes,
     },
   );
-  return { serial: reader.zoneSerial!, rrs: reader.rrs, records: reader.count, dropped: reader.dropped, ...stats };
+  return {
+    serial: reader.zoneSerial!,
+    rrs: reader.rrs,
+    records: reader.count,
+    dropped: reader.dropped,
+    ...stats,
+  };
 }

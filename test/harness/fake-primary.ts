@@ -32,7 +32,6 @@ const TYPE_NAMES: Record<number, string> = { 6: 'SOA', 251: 'IXFR', 252: 'AXFR' 
 
 export async function startFakePrimary(zone: string, versions: Map<number, ZoneRR[]>, current: number) {
   const port = await freePort();
-  const apex = n(zone);
   const udp = dgram.createSocket('udp4');
   const conns = new Set<net.Socket>();
   const fake: FakePrimary = {
