@@ -9,11 +9,14 @@
  *        ▼                           ▼                                                    ▼
  *   applied (one transaction) ──► onTransferred: NOTIFY our own secondaries (notify-out.ts)
  *
- * Before an IXFR result is applied, the commit guards (xfrin/guards.ts) check what it would leave
- * (SOA and NS at the apex, CNAME alone, maxRecordsPerType/maxTypesPerName, maxDeletePercent); a
- * refusal fails the attempt without an AXFR fallback (the primary's data is the problem, not the
- * diff). A primary behind us is not followed and does not renew the expiry; the next primary is
- * asked, and without a better answer the outcome is `behind` (checked again at the next refresh).
+ * Commit guards (xfrin/guards.ts: SOA and NS at the apex, CNAME alone, maxRecordsPerType,
+ * maxTypesPerName, maxDeletePercent) check what a transfer would leave: an incremental IXFR here,
+ * before it is applied (the touched nodes as we hold them, plus the diff); a full zone (AXFR, or an
+ * AXFR-style IXFR) in the writer's commit over the staged zone. A refusal (GuardError) fails the
+ * attempt without an AXFR fallback: the primary's data is the problem, not the diff.
+ *
+ * A primary behind us is not followed and does not renew the expiry; the next primary is asked,
+ * and without a better answer the outcome is `behind` (checked again at the next refresh).
  *
  * With a primary `key`, every query is TSIG-signed and every reply must verify (RFC 8945); an
  * unsigned or badly signed reply fails that step like any other error, and the zone we hold keeps
@@ -35,7 +38,7 @@ import {
   type ZoneStore,
 } from '../store/zone-store.js';
 import { axfr, XfrError } from '../xfrin/axfr.js';
-import { checkDiffs, checkZone, deleteProblem, diffRemovals, GuardError } from '../xfrin/guards.js';
+import { checkDiffs, deleteProblem, diffRemovals, GuardError } from '../xfrin/guards.js';
 import { ixfr, type ZoneDiff } from '../xfrin/ixfr.js';
 import { probeSerial } from '../xfrin/soa-probe.js';
 import { endpointText } from '../xfrin/transport.js';
@@ -163,7 +166,7 @@ export class Refresher {
             await finish({ result: 'uptodate', serial_after: ours.serial });
             return { result: 'uptodate', serial: ours.serial, primary: peer, expire: probe.expire };
           }
-          await this.guard(zone, apex, got);
+          if (got.kind === 'ixfr') await this.guard(zone, apex, got.diffs);
           const now = this.now();
           const applied =
             got.kind === 'ixfr'
@@ -289,21 +292,12 @@ export class Refresher {
     };
   }
 
-  /** Commit guards on an IXFR result before it is applied; a problem throws GuardError. */
-  private async guard(
-    zone: ZoneConfig,
-    apex: Buffer,
-    got: { kind: 'ixfr'; diffs: ZoneDiff[] } | { kind: 'axfr'; rrs: ZoneRR[] },
-  ): Promise<void> {
-    let problem: string | undefined;
-    if (got.kind === 'axfr') {
-      problem = await checkZone(got.rrs, apex, zone);
-    } else {
-      const oldCount = this.store.zone(zone.name)?.records ?? 0;
-      problem = deleteProblem(oldCount, diffRemovals(got.diffs), zone.maxDeletePercent);
-      const reader = this.store.reader(zone.name);
-      problem ??= await checkDiffs(got.diffs, apex, zone, (owner) => reader.node(nameKey(owner)));
-    }
+  /** Commit guards on an incremental IXFR before it is applied; a problem throws GuardError. */
+  private async guard(zone: ZoneConfig, apex: Buffer, diffs: ZoneDiff[]): Promise<void> {
+    const oldCount = this.store.zone(zone.name)?.records ?? 0;
+    let problem = deleteProblem(oldCount, diffRemovals(diffs), zone.maxDeletePercent);
+    const reader = this.store.reader(zone.name);
+    problem ??= await checkDiffs(diffs, apex, zone, (owner) => reader.node(nameKey(owner)));
     if (problem) throw new GuardError(problem);
   }
 
