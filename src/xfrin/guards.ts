@@ -15,7 +15,7 @@
  *   - SOA only at the apex; at the apex exactly one SOA and at least one NS (RFC 1034 §4.2.1).
  *
  * Ways in, by what the caller holds:
- *   checkZone(rrs, apex, limits)              a whole zone in memory (AXFR-style IXFR; async)
+ *   checkZone(rrs, apex, limits)              a whole zone in memory (async; tools and tests)
  *   checkNodeRows(rows, apex, limits)         a whole zone as per-RRset counts grouped by owner,
  *                                             e.g. a GROUP BY over a staging table (see below)
  *   checkDiffs(diffs, apex, limits, before)   an IXFR before it is applied: the touched nodes as
