@@ -59,7 +59,7 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
   const scheduler = new Scheduler(config.zones, store, writer, table, refresher, log);
   const handler = new QueryHandler(
     table,
-    { udpSize: config.udpSize, onNotify: (zone) => scheduler.notify(zone) },
+    { udpSize: config.udpSize, onNotify: (zone, serial) => scheduler.notify(zone, serial) },
     log,
   );
   const server = new DnsServer(

@@ -16,8 +16,10 @@
  * a check or within that interval coalesce into one more check when it is over, so a flood of
  * 1 000 NOTIFYs in a second costs two SOA queries.
  */
+
 import cron, { type ScheduledTask } from 'node-cron';
 import type { ZoneConfig } from '../config.js';
+import { isNewer } from '../dns/serial.js';
 import type { Logger } from '../log.js';
 import type { ZoneTable } from '../serve/zone-table.js';
 import type { StoreWriter, ZoneFields } from '../store/writer.js';
@@ -103,25 +105,37 @@ export class Scheduler {
   }
 
   /**
-   * NOTIFY (RFC 1996 §4.7): check now. Notifies arriving while a check runs, or less than
-   * NOTIFY_INTERVAL_MS after the last NOTIFY-triggered check began, coalesce into one more check,
-   * so a burst costs at most two SOA queries.
+   * NOTIFY (RFC 1996 §4.7): check now. A NOTIFY whose SOA hint is not newer than our serial is
+   * ignored (BIND does the same); one announcing a newer serial is checked at once. Others —
+   * no hint, or arriving while a check runs — coalesce: at most one NOTIFY-triggered check per
+   * NOTIFY_INTERVAL_MS, plus one after a running check, so a burst costs at most two SOA queries.
    */
-  notify(name: string): boolean {
+  notify(name: string, serial?: number): boolean {
     const z = this.zones.find((x) => x.name === name);
     if (!z || this.stopped) return false;
-    this.notifyCheck(z);
+    const ours = this.store.soaRecord(z.name)?.serial;
+    if (serial !== undefined && ours !== undefined && !isNewer(serial, ours)) return true;
+    this.notifyCheck(z, serial !== undefined && ours !== undefined);
     return true;
   }
 
-  private notifyCheck(z: ZoneConfig): void {
-    if (this.stopped || this.deferred.has(z.name)) return;
+  private notifyCheck(z: ZoneConfig, newer = false): void {
+    if (this.stopped) return;
+    const pending = this.deferred.get(z.name);
+    if (pending && !newer) return;
+    if (pending) {
+      clearTimeout(pending);
+      this.deferred.delete(z.name);
+    }
     if (this.refresher.isRunning(z.name)) {
       this.again.add(z.name);
       return;
     }
-    const wait =
-      (this.lastNotifyCheck.get(z.name) ?? Number.NEGATIVE_INFINITY) + NOTIFY_INTERVAL_MS - performance.now();
+    const wait = newer
+      ? 0
+      : (this.lastNotifyCheck.get(z.name) ?? Number.NEGATIVE_INFINITY) +
+        NOTIFY_INTERVAL_MS -
+        performance.now();
     if (wait > 0) {
       const timer = setTimeout(() => {
         this.deferred.delete(z.name);

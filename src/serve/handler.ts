@@ -20,7 +20,7 @@ export interface HandlerOptions {
   /** Our EDNS UDP payload size (RFC 6891 §6.2.5); 1232 avoids IP fragmentation (DNS flag day 2020). */
   udpSize: number;
   /** Called for an accepted NOTIFY: schedule a check of the zone now. */
-  onNotify?: (zone: string) => void;
+  onNotify?: (zone: string, serial?: number) => void;
   now?: () => number;
   /** Server cookie secret (16 bytes); random per process when not given. */
   cookieSecret?: Buffer;
@@ -168,7 +168,7 @@ export class QueryHandler {
       return this.base(q, RCODE.REFUSED);
     }
     this.log.info({ zone: entry.name, peer, key }, 'NOTIFY received');
-    this.opts.onNotify?.(entry.name);
+    this.opts.onNotify?.(entry.name, q.soaSerial);
     return { ...this.base(q, RCODE.NOERROR), aa: true };
   }
 }

@@ -24,6 +24,8 @@ export interface Query {
   /** The question exactly as sent, echoed in the reply (keeps the query name's case). */
   questionWire: Buffer;
   edns?: Edns;
+  /** Serial of an SOA in the answer section (NOTIFY's hint). */
+  soaSerial?: number;
 }
 
 export type Parsed =
@@ -62,10 +64,15 @@ export function parseQuery(msg: Buffer, formerr: number, notimp: number): Parsed
   if (q.end + rrs * MIN_RR > msg.length) return fail(formerr, questionWire);
   let off = q.end;
   let edns: Edns | undefined;
+  let soaSerial: number | undefined;
   try {
     for (let i = 0; i < rrs; i++) {
       const { rr, end } = readRR(msg, off);
       off = end;
+      // A NOTIFY may carry the zone's new SOA in its answer section (RFC 1996 §3.7): a hint.
+      if (rr.type === TYPE.SOA && i < h.ancount && rr.rdata.length >= 20 && soaSerial === undefined) {
+        soaSerial = rr.rdata.readUInt32BE(rr.rdata.length - 20);
+      }
       if (rr.type !== TYPE.OPT) continue;
       // RFC 6891 §6.1.1: one OPT, owned by the root, in the additional section.
       if (edns || i < h.ancount + h.nscount || !rr.owner.equals(ROOT)) return fail(formerr, questionWire);
@@ -93,6 +100,7 @@ export function parseQuery(msg: Buffer, formerr: number, notimp: number): Parsed
       qclass: q.q.class,
       questionWire,
       edns,
+      soaSerial,
     },
   };
 }
