@@ -25,7 +25,7 @@ import type { TsigKey } from '../dns/tsig.js';
 import { CLASS, TYPE, typeToText } from '../dns/types.js';
 import type { ZoneRR } from '../store/zone-store.js';
 import { buildQuery, signQuery } from './query.js';
-import { type Endpoint, tcpStream } from './transport.js';
+import { type Endpoint, type StreamStats, tcpStream } from './transport.js';
 import { rrProblem } from './validate.js';
 
 export class XfrError extends Error {
@@ -183,20 +183,21 @@ export interface TransferLimits {
   maxIdleSeconds: number;
 }
 
-/** With `key`, the request is TSIG-signed and every message of the reply must verify. */
-export async function axfr(
+/**
+ * Sends a transfer request (TSIG-signed with `key`) and feeds every reply message — each verified
+ * when signed — to `reader` until it has the whole answer, within the zone's transfer limits.
+ */
+export async function runTransfer(
   primary: Endpoint,
-  zone: Buffer,
+  request: Buffer,
+  reader: { push(msg: Buffer, first: boolean): boolean },
   limits: TransferLimits,
   key?: TsigKey,
-  sink?: (batch: ZoneRR[]) => void,
-): Promise<AxfrResult> {
-  const { id, msg } = buildQuery(zone, TYPE.AXFR);
-  const query = signQuery(msg, key);
+): Promise<StreamStats> {
+  const query = signQuery(request, key);
   const tsig = query.verifier();
-  const reader = new AxfrReader(zone, id, limits.maxRecords, sink);
   let first = true;
-  const stats = await tcpStream(
+  return tcpStream(
     primary,
     query.msg,
     (m) => {
@@ -213,6 +214,19 @@ export async function axfr(
       maxBytes: limits.maxTransferBytes,
     },
   );
+}
+
+/** With `key`, the request is TSIG-signed and every message of the reply must verify. */
+export async function axfr(
+  primary: Endpoint,
+  zone: Buffer,
+  limits: TransferLimits,
+  key?: TsigKey,
+  sink?: (batch: ZoneRR[]) => void,
+): Promise<AxfrResult> {
+  const { id, msg } = buildQuery(zone, TYPE.AXFR);
+  const reader = new AxfrReader(zone, id, limits.maxRecords, sink);
+  const stats = await runTransfer(primary, msg, reader, limits, key);
   return {
     serial: reader.zoneSerial!,
     rrs: reader.rrs,

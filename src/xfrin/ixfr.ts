@@ -16,9 +16,9 @@ import type { TsigKey } from '../dns/tsig.js';
 import { CLASS, TYPE } from '../dns/types.js';
 import { MessageWriter } from '../dns/writer.js';
 import type { ZoneRR } from '../store/zone-store.js';
-import { AxfrReader, checkedMessage, intake, type TransferLimits, XfrError } from './axfr.js';
-import { randomId, signQuery } from './query.js';
-import { type Endpoint, type StreamStats, tcpStream } from './transport.js';
+import { AxfrReader, checkedMessage, intake, runTransfer, type TransferLimits, XfrError } from './axfr.js';
+import { randomId } from './query.js';
+import type { Endpoint, StreamStats } from './transport.js';
 
 /** One version step of an incremental transfer; the SOAs are in `deleted`/`added` too. */
 export interface ZoneDiff {
@@ -168,26 +168,7 @@ export async function ixfr(
   key?: TsigKey,
 ): Promise<IxfrResult & StreamStats & { dropped: { owner: string; type: number }[] }> {
   const { id, msg } = buildIxfrQuery(zone, ours.ttl, ours.rdata);
-  const query = signQuery(msg, key);
-  const tsig = query.verifier();
   const reader = new IxfrReader(zone, id, ours.serial, limits.maxRecords);
-  let first = true;
-  const stats = await tcpStream(
-    primary,
-    query.msg,
-    (m) => {
-      tsig?.verify(m);
-      const done = reader.push(m, first);
-      first = false;
-      if (done) tsig?.finish();
-      return done;
-    },
-    {
-      connectMs: Math.min(10_000, limits.maxIdleSeconds * 1000),
-      idleMs: limits.maxIdleSeconds * 1000,
-      totalMs: limits.maxTransferSeconds * 1000,
-      maxBytes: limits.maxTransferBytes,
-    },
-  );
+  const stats = await runTransfer(primary, msg, reader, limits, key);
   return { ...reader.result(), ...stats, dropped: reader.dropped };
 }
