@@ -478,12 +478,15 @@ describe('hostile primary: every fault keeps the old zone, names the reason, and
     const t0 = Date.now();
     const replies = await notifyFlood(ns2.port, FLOOD, 1000);
     const sendMs = Date.now() - t0 - 500;
-    assert.ok(sendMs < 1000, `sent in ${sendMs} ms`);
+    // A loaded CI machine may need a little over a second to send them: one more check is then
+    // allowed per extra second (NOTIFY-triggered checks are at most one a second).
+    assert.ok(sendMs < 2000, `sent in ${sendMs} ms`);
+    const allowed = 2 + Math.max(0, Math.ceil(sendMs / 1000) - 1);
     assert.ok(replies >= 990, `${replies} NOTIFY replies`);
     const received = ns2.logLines().filter((l) => l.zone === FLOOD && l.msg === 'NOTIFY received').length;
     assert.ok(received >= 990, `${received} NOTIFYs received`);
     await new Promise((r) => setTimeout(r, 2000));
     const soaQueries = primary.count(FLOOD, 'udp SOA') - before;
-    assert.ok(soaQueries >= 1 && soaQueries <= 2, `${soaQueries} SOA queries`);
+    assert.ok(soaQueries >= 1 && soaQueries <= allowed, `${soaQueries} SOA queries (sent in ${sendMs} ms)`);
   });
 });
