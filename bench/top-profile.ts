@@ -144,7 +144,10 @@ export function summarise(file: string, topN = 15): ProfileSummary {
   const fn = (cf: CallFrame) => {
     const key = keyOf(cf);
     let f = fns.get(key);
-    if (!f) fns.set(key, (f = { cf, us: 0, totalUs: 0 }));
+    if (!f) {
+      f = { cf, us: 0, totalUs: 0 };
+      fns.set(key, f);
+    }
     return f;
   };
   const cats = new Map<string, number>();

@@ -4,9 +4,7 @@
  * Nothing is ever killed by name. Ports are picked at run time on 127.0.0.1.
  */
 import { type ChildProcess, execFile, execFileSync, spawn } from 'node:child_process';
-import dgram from 'node:dgram';
 import fs from 'node:fs';
-import net from 'node:net';
 
 export const HOST = '127.0.0.1';
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
@@ -172,41 +170,8 @@ export async function mustRun(
 // ---------------------------------------------------------------------------------------------
 // Ports
 
-const handedOut = new Set<number>();
-
-function probeTcp(port: number): Promise<number | undefined> {
-  return new Promise((resolve) => {
-    const srv = net.createServer();
-    srv.once('error', () => resolve(undefined));
-    srv.listen({ port, host: HOST, exclusive: true }, () => {
-      const got = (srv.address() as net.AddressInfo).port;
-      srv.close(() => resolve(got));
-    });
-  });
-}
-
-function probeUdp(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const sock = dgram.createSocket('udp4');
-    sock.once('error', () => {
-      sock.close();
-      resolve(false);
-    });
-    sock.bind(port, HOST, () => sock.close(() => resolve(true)));
-  });
-}
-
-/** A port free for both TCP and UDP on 127.0.0.1 now, not handed out before by this process. */
-export async function freePort(): Promise<number> {
-  for (let i = 0; i < 50; i++) {
-    const port = await probeTcp(0);
-    if (port === undefined || handedOut.has(port)) continue;
-    if (!(await probeUdp(port))) continue;
-    handedOut.add(port);
-    return port;
-  }
-  throw new Error('freePort: no port free for both TCP and UDP after 50 tries');
-}
+/** A port free for both TCP and UDP on 127.0.0.1: the test harness's, not a second copy. */
+export { freePort } from '../../test/harness/named.js';
 
 // ---------------------------------------------------------------------------------------------
 // Memory
