@@ -119,7 +119,6 @@ export class ZoneStore {
   private incomingSeq = 0;
   private readonly stBegin: Database.Statement;
   private reading = false;
-  private stale = true;
   private readonly stCommit: Database.Statement;
 
   constructor(file: string) {
@@ -162,26 +161,28 @@ export class ZoneStore {
 
   /**
    * Runs `fn` against one consistent version of the database. The connection keeps a read
-   * transaction open between calls (WAL snapshot) and renews it only after `invalidate()` —
-   * which the daemon calls when the writer thread commits — so answering costs no BEGIN/COMMIT
-   * per query and no answer can see two versions.
+   * transaction open between calls (WAL snapshot) until `invalidate()` — which the daemon calls
+   * when the writer thread commits — so answering costs no BEGIN/COMMIT per query and no answer
+   * can see two versions.
    */
   snapshot<T>(fn: () => T): T {
     this.readView();
     return fn();
   }
 
-  /** The data changed under us (a commit on another connection): renew the snapshot next read. */
+  /**
+   * The data changed under us (a commit on another connection): end the snapshot now, so the
+   * next read sees the new version and an idle server holds no old snapshot that would keep a
+   * WAL checkpoint from completing.
+   */
   invalidate(): void {
-    this.stale = true;
+    this.endRead();
   }
 
   private readView(): void {
-    if (this.reading && !this.stale) return;
-    if (this.db.inTransaction) this.stCommit.run();
+    if (this.reading) return;
     this.stBegin.run();
     this.reading = true;
-    this.stale = false;
   }
 
   /** Writes on this connection first close the long-lived read transaction. */
