@@ -103,6 +103,11 @@ export interface Config {
   readonly maxTcpConnections: number;
   /** Loopback HTTP status endpoint. */
   readonly control?: Endpoint;
+  /**
+   * Answers to class CH TXT identity queries (version.bind / version.server, hostname.bind /
+   * id.server); absent, they are REFUSED so nothing about the server leaks.
+   */
+  readonly identity?: { readonly version?: string; readonly hostname?: string };
   /** Keyed by normalised name (lower case, no trailing dot). */
   readonly keys: ReadonlyMap<string, TsigKey>;
   readonly zones: readonly ZoneConfig[];
@@ -312,6 +317,10 @@ const configSchema = strictObject({
   tcpIdleSeconds: intRange(1, 3600).default(DEFAULTS.tcpIdleSeconds),
   maxTcpConnections: intRange(1, 100_000).default(DEFAULTS.maxTcpConnections),
   control: strictObject({ address: ipAddress, port }).optional(),
+  identity: strictObject({
+    version: z.string(e('a string')).max(255, e('at most 255 characters')).optional(),
+    hostname: z.string(e('a string')).max(255, e('at most 255 characters')).optional(),
+  }).optional(),
   keys: z.record(z.string(), keySchema, e('an object')).default({}),
   defaults: strictObject(zoneFields).default({}),
   zones: array(zoneSchema).default([]),
@@ -664,6 +673,7 @@ export function parseConfig(raw: unknown, baseDir: string = process.cwd()): Conf
     tcpIdleSeconds: data.tcpIdleSeconds,
     maxTcpConnections: data.maxTcpConnections,
     ...(data.control ? { control: data.control } : {}),
+    ...(data.identity ? { identity: data.identity } : {}),
     keys,
     zones: data.zones.map((z) => resolveZone(z, data.defaults)),
   };

@@ -59,7 +59,11 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
   const scheduler = new Scheduler(config.zones, store, writer, table, refresher, log);
   const handler = new QueryHandler(
     table,
-    { udpSize: config.udpSize, onNotify: (zone, serial) => scheduler.notify(zone, serial) },
+    {
+      udpSize: config.udpSize,
+      onNotify: (zone, serial) => scheduler.notify(zone, serial),
+      identity: config.identity,
+    },
     log,
   );
   const server = new DnsServer(

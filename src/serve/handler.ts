@@ -24,6 +24,8 @@ export interface HandlerOptions {
   now?: () => number;
   /** Server cookie secret (16 bytes); random per process when not given. */
   cookieSecret?: Buffer;
+  /** CHAOS identity answers (config `identity`); none when absent. */
+  identity?: { version?: string; hostname?: string };
 }
 
 const TCP_LIMIT = 65535;
@@ -119,7 +121,8 @@ export class QueryHandler {
     if (q.edns && q.edns.version > 0) return this.base(q, RCODE.BADVERS);
     // OPT is a pseudo-RR, never a question (RFC 6891 §6.1.1).
     if (q.qtype === TYPE.OPT) return this.base(q, RCODE.FORMERR);
-    // Our zones are all class IN; CHAOS version.bind and friends are refused (no version leak).
+    if (q.qclass === CLASS.CH) return this.chaos(q);
+    // Our zones are all class IN.
     if (q.qclass !== CLASS.IN) return this.base(q, RCODE.REFUSED);
     const entry = this.zones.match(q.qname);
     if (!entry) return this.base(q, RCODE.REFUSED);
@@ -145,6 +148,30 @@ export class QueryHandler {
       answer: res.answer,
       authority: res.authority,
       additional: res.additional,
+    };
+  }
+
+  /**
+   * CHAOS identity (version.bind, version.server, hostname.bind, id.server, RFC 4892): answered
+   * only with what the config's `identity` says; otherwise REFUSED, so no version leaks.
+   */
+  private chaos(q: Query): ResponseSpec {
+    const name = nameToText(q.qname, false).toLowerCase();
+    const id = this.opts.identity;
+    const text =
+      name === 'version.bind' || name === 'version.server'
+        ? id?.version
+        : name === 'hostname.bind' || name === 'id.server'
+          ? id?.hostname
+          : undefined;
+    if (text === undefined || (q.qtype !== TYPE.TXT && q.qtype !== TYPE.ANY))
+      return this.base(q, RCODE.REFUSED);
+    const bytes = Buffer.from(text, 'utf8').subarray(0, 255);
+    const rdata = Buffer.concat([Buffer.from([bytes.length]), bytes]);
+    return {
+      ...this.base(q, RCODE.NOERROR),
+      aa: true,
+      answer: [{ owner: q.qname, type: TYPE.TXT, ttl: 0, rdatas: [rdata], klass: CLASS.CH }],
     };
   }
 

@@ -19,6 +19,8 @@ export interface RRset {
   type: number;
   ttl: number;
   rdatas: Buffer[];
+  /** Class IN unless given (CHAOS identity answers). */
+  klass?: number;
 }
 
 export interface LookupResult {

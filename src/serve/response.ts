@@ -52,7 +52,7 @@ export function encodeResponse(spec: ResponseSpec, limit: number): Buffer {
       const m = w.mark();
       try {
         for (const rdata of set.rdatas) {
-          w.rr(set.owner, set.type, CLASS.IN, set.ttl, rdata);
+          w.rr(set.owner, set.type, set.klass ?? CLASS.IN, set.ttl, rdata);
           if (w.off + reserve > limit) throw new Overflow();
         }
         counts[s] += set.rdatas.length;

@@ -194,6 +194,13 @@ describe('names', () => {
 });
 
 describe('problems', () => {
+  test('identity answers must be strings, and only version/hostname', () => {
+    rejects({ identity: { version: 5, nope: 1 } }, [
+      'identity.version: expected a string, got 5',
+      'identity.nope: unknown key',
+    ]);
+  });
+
   test('port given as a string', () => {
     rejects(
       { zones: [zone(), zone({ name: 'b.test', primaries: [{ address: '192.0.2.1', port: '53x' }] })] },

@@ -65,6 +65,24 @@ describe('query handling', () => {
     assert.equal(rcode(ask({ questions: [{ name: 'version.bind', type: 'TXT', class: 'CH' }] }).raw), 5);
   });
 
+  it('answers CH identity only as configured (RFC 4892), class CH, AA', () => {
+    const withId = new QueryHandler(
+      (handler as unknown as { zones: ZoneTable }).zones,
+      { udpSize: 1232, identity: { hostname: 'ns2-a.example' } },
+      pino({ level: 'silent' }),
+    );
+    const q = (name: string) =>
+      packet.encode({ type: 'query', id: 3, questions: [{ name, type: 'TXT', class: 'CH' }] });
+    const reply = withId.handle(q('id.server'), 'udp')!;
+    assert.equal(rcode(reply), 0);
+    assert.ok(reply.readUInt16BE(2) & AA);
+    const m = packet.decode(reply);
+    assert.equal(m.answers![0].class, 'CH');
+    assert.deepEqual((m.answers![0].data as Buffer[]).map(String), ['ns2-a.example']);
+    // No version configured: still refused.
+    assert.equal(rcode(withId.handle(q('version.bind'), 'udp')!), 5);
+  });
+
   it('FORMERR for QDCOUNT 0 and 2', () => {
     assert.equal(rcode(ask({ questions: [] }).raw), 1);
     const two = ask({
