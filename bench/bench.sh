@@ -9,26 +9,8 @@ what="${1:-run}"
 if [ $# -gt 0 ]; then shift; fi
 case "$what" in run|notify) ;; *) echo "usage: sh bench/bench.sh run|notify [options]" >&2; exit 2 ;; esac
 
-missing=""
-command -v named >/dev/null 2>&1 || [ -x /usr/sbin/named ] || missing="$missing bind9"
-command -v rndc >/dev/null 2>&1 || [ -x /usr/sbin/rndc ] || missing="$missing bind9-utils"
-command -v dig >/dev/null 2>&1 || missing="$missing dnsutils"
-command -v nsupdate >/dev/null 2>&1 || missing="$missing dnsutils"
-command -v dnsperf >/dev/null 2>&1 || missing="$missing dnsperf"
-if [ -n "$missing" ]; then
-  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-    echo "bench setup: installing Debian packages:$missing"
-    apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $missing >/dev/null
-  else
-    echo "bench setup: please install:$missing (as root: apt-get install$missing)" >&2
-    exit 1
-  fi
-fi
-
-if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
-  npm ci --no-audit --no-fund
-fi
+# The project's own set-up: Debian packages (bind9 and its tools, dnsperf, …) and npm packages.
+sh scripts/setup.sh
 
 case " $* " in
   *" --ns2 "*|*" --ns2="*) ;;
