@@ -343,6 +343,19 @@ export class ZoneStore {
     return { refresh: soa.refresh, retry: soa.retry, expire: soa.expire, serial: soa.serial };
   }
 
+  /**
+   * Every RR of the zone's committed version in owner order (nameKey bytes, as SQLite orders
+   * BLOBs), RRs of one owner in the order they were stored: what an in-memory zone image is built
+   * from (answer/zone-image.ts). Runs in one read transaction when called inside `snapshot`.
+   */
+  *scanZone(zone: string): IterableIterator<[nkey: Buffer, rtype: number, ttl: number, rdata: Buffer]> {
+    if (!this.db.inTransaction || this.reading) this.readView();
+    const st = this.db
+      .prepare('SELECT nkey, rtype, ttl, rdata_wire FROM records WHERE zone = ? ORDER BY nkey, id')
+      .raw();
+    yield* st.iterate(zone) as IterableIterator<[Buffer, number, number, Buffer]>;
+  }
+
   reader(zone: string): ZoneReader {
     const { stNode, stChildren, stNsec, stNsec3, stNsec3Last } = this;
     return {
