@@ -16,6 +16,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
+import os from 'node:os';
 import { dirname, resolve } from 'node:path';
 import { z } from 'zod';
 
@@ -101,6 +102,14 @@ export interface Config {
   readonly tcpIdleSeconds: number;
   /** Concurrent TCP client connections accepted (RFC 7766 §6.2.2); more are refused. */
   readonly maxTcpConnections: number;
+  /**
+   * Threads answering UDP, each with its own socket on every listen address (SO_REUSEPORT) and
+   * its own answer cache, all reading the same in-memory zone images. 1: the main thread answers
+   * UDP itself.
+   */
+  readonly workers: number;
+  /** SO_RCVBUF asked for each UDP socket, bytes (a burst waits there rather than being dropped). */
+  readonly udpReceiveBuffer: number;
   /** Loopback HTTP status endpoint. */
   readonly control?: Endpoint;
   /**
@@ -141,6 +150,8 @@ const DEFAULTS = {
   udpSize: 1232, // bytes; the DNS Flag Day 2020 value, avoids IP fragmentation
   tcpIdleSeconds: 10, // seconds
   maxTcpConnections: 1000,
+  workers: Math.max(1, Math.min(64, os.availableParallelism())), // one per CPU
+  udpReceiveBuffer: 8 * 1024 * 1024, // bytes
 } as const;
 
 /** Built-in zone-level defaults; `defaults` in the config overrides them, a zone overrides both. */
@@ -316,6 +327,8 @@ const configSchema = strictObject({
   udpSize: intRange(512, 4096).default(DEFAULTS.udpSize),
   tcpIdleSeconds: intRange(1, 3600).default(DEFAULTS.tcpIdleSeconds),
   maxTcpConnections: intRange(1, 100_000).default(DEFAULTS.maxTcpConnections),
+  workers: intRange(1, 64).default(DEFAULTS.workers),
+  udpReceiveBuffer: intRange(0, 1024 * 1024 * 1024).default(DEFAULTS.udpReceiveBuffer),
   control: strictObject({ address: ipAddress, port }).optional(),
   identity: strictObject({
     version: z.string(e('a string')).max(255, e('at most 255 characters')).optional(),
@@ -672,6 +685,8 @@ export function parseConfig(raw: unknown, baseDir: string = process.cwd()): Conf
     udpSize: data.udpSize,
     tcpIdleSeconds: data.tcpIdleSeconds,
     maxTcpConnections: data.maxTcpConnections,
+    workers: data.workers,
+    udpReceiveBuffer: data.udpReceiveBuffer,
     ...(data.control ? { control: data.control } : {}),
     ...(data.identity ? { identity: data.identity } : {}),
     keys,

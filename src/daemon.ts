@@ -4,11 +4,13 @@
  * every zone. Applied transfers NOTIFY our own secondaries, which transfer from us (xfrout).
  * SIGTERM/SIGINT close the sockets, stop the timers and close the database.
  */
+import { randomBytes } from 'node:crypto';
 import Database from 'better-sqlite3';
 import type { Config } from './config.js';
 import { type ControlServer, startControlServer } from './control/server.js';
 import { textToName } from './dns/name.js';
 import type { Logger } from './log.js';
+import { nativeDatagram, reusePortAvailable } from './net/datagram.js';
 import { NotifySender } from './refresh/notify-out.js';
 import { Refresher } from './refresh/refresher.js';
 import { Scheduler } from './refresh/scheduler.js';
@@ -16,9 +18,10 @@ import { acl } from './serve/acl.js';
 import { QueryHandler } from './serve/handler.js';
 import { DnsServer } from './serve/server.js';
 import { TsigGate } from './serve/tsig-gate.js';
+import { ServingWorkers, statusOf } from './serve/workers.js';
 import { XfrOut } from './serve/xfrout.js';
 import { ZoneTable } from './serve/zone-table.js';
-import { DirectWriter, type StoreWriter, WorkerWriter } from './store/writer.js';
+import { DirectWriter, type OnImage, type StoreWriter, WorkerWriter } from './store/writer.js';
 import { ZoneStore } from './store/zone-store.js';
 
 export interface Daemon {
@@ -47,19 +50,31 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
     log.info({ zone: z.name, serial: row.serial, state: row.state }, 'zone loaded from database');
   }
   const notifier = new NotifySender(store, config.keys, log, { self: config.listen });
+  const workers = servingThreads(config, log);
+  let pool: ServingWorkers | undefined;
+  table.onChange = (e) => pool?.zone(e);
+  // Each commit's zone image (built by the writer) is installed here and in every worker.
+  const onImage: OnImage = (update) => {
+    table.install(update);
+    pool?.install(update);
+    if ('error' in update)
+      log.error({ zone: update.zone, err: update.error }, 'zone image not built: answering from SQLite');
+  };
   // All writes from here on go through the writer thread; this connection only reads.
   const writer: StoreWriter =
     config.database === ':memory:'
-      ? new DirectWriter(store)
-      : new WorkerWriter(config.database, () => store.invalidate());
+      ? new DirectWriter(store, onImage)
+      : new WorkerWriter(config.database, () => store.invalidate(), onImage);
   const refresher = new Refresher(store, writer, table, log, {
     keys: config.keys,
     onTransferred: (zone, serial) => void notifier.notify(zone, serial),
   });
   const scheduler = new Scheduler(config.zones, store, writer, table, refresher, log);
+  const cookieSecret = randomBytes(16);
   const handler = new QueryHandler(
     table,
     {
+      cookieSecret,
       udpSize: config.udpSize,
       onNotify: (zone, serial) => scheduler.notify(zone, serial),
       identity: config.identity,
@@ -71,6 +86,9 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
     {
       listen: config.listen,
       tcpIdleMs: config.tcpIdleSeconds * 1000,
+      // With serving workers, UDP is theirs; the main thread keeps TCP.
+      udp: workers === 1,
+      udpReceiveBuffer: config.udpReceiveBuffer,
       maxTcpConnections: config.maxTcpConnections,
       gate: new TsigGate(config.keys, log),
       // Each outgoing transfer reads its own snapshot through a read-only connection.
@@ -88,9 +106,28 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
     },
     log,
   );
+  if (workers > 1) {
+    pool = new ServingWorkers(
+      workers,
+      {
+        listen: [...config.listen],
+        logLevel: config.logLevel,
+        udpSize: config.udpSize,
+        udpReceiveBuffer: config.udpReceiveBuffer,
+        identity: config.identity,
+        keys: new Map(config.keys),
+        cookieSecret,
+        zones: [...table.all()].map(statusOf),
+      },
+      (msg, peer) => server.answerForwarded(msg, peer),
+      log,
+    );
+  }
   try {
     await server.start();
+    await pool?.start();
   } catch (e) {
+    await pool?.stop();
     await server.stop();
     await writer.close();
     store.close();
@@ -106,6 +143,10 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
       throw e;
     });
   }
+  // Until its image is built (in the writer, off this thread) a zone is answered from SQLite.
+  for (const e of table.all())
+    if (store.zone(e.name)?.serial !== null)
+      writer.buildImage(e.name).catch((err) => log.error({ zone: e.name, err }, 'zone image not built'));
   scheduler.start();
   let stopped = false;
   return {
@@ -118,6 +159,7 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
       await control?.close();
       scheduler.stop();
       notifier.close();
+      await pool?.stop();
       await server.stop();
       // The writer finishes the operation in hand (a commit is one transaction: it lands whole or
       // not at all), then closes its connection.
@@ -126,4 +168,33 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
       log.info('stopped');
     },
   };
+}
+
+/**
+ * Threads answering UDP: `workers`, unless every socket cannot share the port (SO_REUSEPORT needs
+ * the native addon or Node >= 22.12) or the database lives in this process only.
+ */
+function servingThreads(config: Config, log: Logger): number {
+  const native = nativeDatagram();
+  if (!native.ok)
+    log.warn(
+      { reason: native.reason },
+      'batched UDP I/O unavailable: using node:dgram (one system call per datagram)',
+    );
+  if (config.workers === 1) return 1;
+  if (config.database === ':memory:') {
+    log.warn(
+      { workers: config.workers },
+      'workers: an in-memory database is served by the main thread alone',
+    );
+    return 1;
+  }
+  if (!reusePortAvailable()) {
+    log.warn(
+      { workers: config.workers, node: process.version },
+      'workers: sockets cannot share a port here (no native addon, Node < 22.12): answering UDP on one thread',
+    );
+    return 1;
+  }
+  return config.workers;
 }

@@ -254,7 +254,7 @@ export class Refresher {
       versions?: number;
     },
   ): Promise<CheckOutcome> {
-    this.table.changed(); // the new version is committed: cached answers are stale
+    this.table.changed(zone.name); // the new version is committed: cached answers are stale
     await finish({
       result: 'transferred',
       kind_performed: t.kind,

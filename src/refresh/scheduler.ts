@@ -171,7 +171,7 @@ export class Scheduler {
     const entry = this.table.get(z.name);
     if (entry?.state !== 'ok' || entry.expiresAt === null || entry.expiresAt > now) return;
     entry.state = 'expired';
-    this.table.changed();
+    this.table.changed(z.name);
     this.persist(z.name, { state: 'expired' });
     this.log.error({ zone: z.name }, 'zone expired: no successful refresh within SOA expire');
   }
@@ -233,7 +233,7 @@ export class Scheduler {
     if (entry) {
       entry.state = 'ok';
       entry.expiresAt = now + t.expire;
-      this.table.changed();
+      this.table.changed(z.name);
     }
     if (wasExpired) this.log.info({ zone: z.name, serial: outcome.serial }, 'zone recovered from expiry');
   }

@@ -2,12 +2,13 @@
  * Query dispatch: bytes in, bytes out (or nothing). Transport-independent, so UDP, TCP and the
  * tests share it. Nothing a client sends may throw out of here.
  */
+
+import { AnswerCache } from '../answer/answer-cache.js';
 import { EDE, type EdnsOption, OPTION, u32 } from '../dns/edns.js';
 import { OPCODE, RCODE } from '../dns/message.js';
 import { equalNames, nameToText } from '../dns/name.js';
 import { CLASS, TYPE } from '../dns/types.js';
 import type { Logger } from '../log.js';
-import { AnswerCache } from './answer-cache.js';
 import { Cookies } from './cookies.js';
 import { lookup } from './lookup.js';
 import { parseQuery, type Query } from './query.js';
@@ -15,6 +16,14 @@ import { encodeResponse, type ResponseSpec } from './response.js';
 import type { ZoneEntry, ZoneTable } from './zone-table.js';
 
 export type Transport = 'udp' | 'tcp';
+
+/** A serving worker's answer for what only the main thread can answer (NOTIFY, transfers, …). */
+export const FORWARD: unique symbol = Symbol('forward to the main thread');
+export type Handled = Buffer | undefined | typeof FORWARD;
+
+/** The peer's address, or a function giving it (formatted only when needed). */
+export type Peer = string | (() => string);
+const peerText = (p: Peer): string => (typeof p === 'function' ? p() : p);
 
 export interface HandlerOptions {
   /** Our EDNS UDP payload size (RFC 6891 §6.2.5); 1232 avoids IP fragmentation (DNS flag day 2020). */
@@ -26,7 +35,17 @@ export interface HandlerOptions {
   cookieSecret?: Buffer;
   /** CHAOS identity answers (config `identity`); none when absent. */
   identity?: { version?: string; hostname?: string };
+  /**
+   * A serving worker: NOTIFY, zone transfer requests and zones without an image here are not
+   * answered but handed back as FORWARD (the main thread answers them).
+   */
+  forward?: boolean;
+  /** Bytes of encoded answers kept (answer/answer-cache.ts). */
+  cacheBytes?: number;
 }
+
+/** Default answer cache size per serving thread. */
+const CACHE_BYTES = 32 * 1024 * 1024;
 
 const TCP_LIMIT = 65535;
 const PLAIN_UDP_LIMIT = 512;
@@ -34,7 +53,10 @@ const PLAIN_UDP_LIMIT = 512;
 export class QueryHandler {
   private readonly now: () => number;
   private readonly cookies: Cookies;
-  private readonly cache = new AnswerCache();
+  private readonly cache: AnswerCache;
+  /** The zone the answer being built came from, and whether it took more than one zone. */
+  private answeredFrom: ZoneEntry | undefined;
+  private spansZones = false;
 
   constructor(
     private readonly zones: ZoneTable,
@@ -43,15 +65,42 @@ export class QueryHandler {
   ) {
     this.now = opts.now ?? (() => Math.floor(Date.now() / 1000));
     this.cookies = new Cookies(opts.cookieSecret, this.now);
+    this.cache = new AnswerCache(opts.cacheBytes ?? CACHE_BYTES, opts.udpSize);
+  }
+
+  /**
+   * The fast path for UDP: answers `data[off, off+len)` from the answer cache straight into
+   * `out` at `outOff`. Returns the reply length, 0 when it is not a hit (call `handle`).
+   * Signed requests never hit: a TSIG record makes a query uncacheable.
+   */
+  fromCache(data: Buffer, off: number, len: number, out: Buffer, outOff: number): number {
+    if (!this.cache.probe(data, off, len, false)) return 0;
+    const hit = this.cache.lookup(this.zones.generation);
+    return hit ? AnswerCache.patch(hit, data, off, this.cache.questionLen, out, outOff) : 0;
+  }
+
+  /** Answers kept in the cache now. */
+  get cached(): number {
+    return this.cache.size;
   }
 
   /** `signed`: the request carried a valid TSIG (serve/tsig-gate.ts); the caller signs the reply. */
   handle(
     msg: Buffer,
     transport: Transport,
-    peer = '',
+    peer: Peer = '',
     signed?: { key: string; reserve: number },
-  ): Buffer | undefined {
+  ): Handled {
+    const cacheable = !signed && this.cache.probe(msg, 0, msg.length, transport === 'tcp');
+    const generation = this.zones.generation;
+    if (cacheable) {
+      const hit = this.cache.lookup(generation);
+      if (hit) {
+        const reply = Buffer.allocUnsafe(hit.length);
+        AnswerCache.patch(hit, msg, 0, this.cache.questionLen, reply, 0);
+        return reply;
+      }
+    }
     const parsed = parseQuery(msg, RCODE.FORMERR, RCODE.NOTIMP);
     if (parsed.kind === 'drop') return undefined;
     if (parsed.kind === 'error') {
@@ -73,34 +122,34 @@ export class QueryHandler {
       );
     }
     const q = parsed.query;
+    if (this.opts.forward && q.opcode === OPCODE.NOTIFY) return FORWARD;
     const limit =
       transport === 'tcp'
         ? TCP_LIMIT
         : q.edns
           ? Math.max(PLAIN_UDP_LIMIT, Math.min(q.edns.udpSize, this.opts.udpSize))
           : PLAIN_UDP_LIMIT;
-    const cacheKey = signed ? undefined : this.cache.key(q, limit, this.zones.generation);
-    if (cacheKey) {
-      const hit = this.cache.get(cacheKey, q);
-      if (hit) return hit;
-    }
     const cookie = q.edns?.options.find((o) => o.code === OPTION.COOKIE);
-    const checked = cookie ? this.cookies.check(cookie.data, peer) : undefined;
-    let spec: ResponseSpec;
+    const checked = cookie ? this.cookies.check(cookie.data, peerText(peer)) : undefined;
+    this.answeredFrom = undefined;
+    this.spansZones = false;
+    let spec: ResponseSpec | typeof FORWARD;
     try {
       if (checked?.kind === 'malformed') spec = this.base(q, RCODE.FORMERR);
-      else spec = q.opcode === OPCODE.NOTIFY ? this.notify(q, peer, signed?.key) : this.answer(q);
+      else spec = q.opcode === OPCODE.NOTIFY ? this.notify(q, peerText(peer), signed?.key) : this.answer(q);
     } catch (e) {
       this.log.error({ err: e }, 'query failed');
       spec = this.base(q, RCODE.SERVFAIL);
     }
+    if (spec === FORWARD) return FORWARD;
     // RFC 7873 §5.2: every reply to a query with a (well-formed) client cookie carries ours.
     if (cookie && checked && checked.kind !== 'malformed' && spec.edns) {
-      const data = this.cookies.reply(checked, cookie.data, peer);
+      const data = this.cookies.reply(checked, cookie.data, peerText(peer));
       spec.edns.options = [...(spec.edns.options ?? []), { code: OPTION.COOKIE, data }];
     }
     const reply = encodeResponse(spec, limit - (signed?.reserve ?? 0));
-    if (cacheKey && spec.rcode !== RCODE.SERVFAIL) this.cache.set(cacheKey, reply);
+    if (cacheable && spec.rcode !== RCODE.SERVFAIL)
+      this.cache.store(reply, this.answeredFrom, this.spansZones, generation);
     return reply;
   }
 
@@ -116,7 +165,7 @@ export class QueryHandler {
     };
   }
 
-  private answer(q: Query): ResponseSpec {
+  private answer(q: Query): ResponseSpec | typeof FORWARD {
     // RFC 6891 §6.1.3: we speak EDNS version 0 only.
     if (q.edns && q.edns.version > 0) return this.base(q, RCODE.BADVERS);
     // OPT is a pseudo-RR, never a question (RFC 6891 §6.1.1).
@@ -127,7 +176,10 @@ export class QueryHandler {
     const entry = this.zones.match(q.qname);
     if (!entry) return this.base(q, RCODE.REFUSED);
     // Zone transfers are served by serve/xfrout.ts before the handler; one reaching here is refused.
-    if (q.qtype === TYPE.AXFR || q.qtype === TYPE.IXFR) return this.base(q, RCODE.REFUSED);
+    if (q.qtype === TYPE.AXFR || q.qtype === TYPE.IXFR)
+      return this.opts.forward ? FORWARD : this.base(q, RCODE.REFUSED);
+    if (this.opts.forward && entry.state === 'ok' && !this.zones.answerable(entry)) return FORWARD;
+    this.answeredFrom = entry;
     if (entry.state !== 'ok') {
       // A secondary with no usable copy answers SERVFAIL, as BIND does; RFC 8914 says why.
       const code = entry.state === 'expired' ? EDE.INVALID_DATA : EDE.NOT_READY;
@@ -142,6 +194,7 @@ export class QueryHandler {
         dnssecOk: q.edns?.dnssecOk === true,
       }),
     );
+    this.spansZones = res.answer.some((s) => s.type === TYPE.CNAME || s.type === TYPE.DNAME);
     return {
       ...this.base(q, res.rcode, this.expireOption(q, entry)),
       aa: res.aa,

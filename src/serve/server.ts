@@ -14,10 +14,10 @@
  * bad); zone transfer requests then go to xfrout, which streams its messages on TCP while the
  * connection's further requests wait; everything else goes to the query handler.
  */
-import dgram from 'node:dgram';
 import net from 'node:net';
 import type { Logger } from '../log.js';
-import type { QueryHandler } from './handler.js';
+import { type DatagramSocket, openDatagramSocket } from '../net/datagram.js';
+import { FORWARD, type Handled, type QueryHandler } from './handler.js';
 import type { TsigGate } from './tsig-gate.js';
 import type { XfrOut, XfrSink } from './xfrout.js';
 
@@ -34,6 +34,18 @@ export interface ServerOptions {
   gate?: TsigGate;
   /** Outgoing AXFR/IXFR; without it the handler refuses them. */
   xfrout?: XfrOut;
+  /** Which transports this server answers (default both): serving workers take UDP only. */
+  udp?: boolean;
+  tcp?: boolean;
+  /** SO_REUSEPORT on the UDP sockets, so every serving worker binds the same address and port. */
+  reusePort?: boolean;
+  /** SO_RCVBUF asked for each UDP socket (bytes; 0: the system's default). */
+  udpReceiveBuffer?: number;
+  /**
+   * Where a request this thread cannot answer goes (a worker's NOTIFY, transfer, unimaged zone);
+   * `reply` sends the answer back from the socket the request came in on.
+   */
+  forward?: (msg: Buffer, peer: { address: string; port: number }, reply: (answer: Buffer) => void) => void;
 }
 
 /** RFC 1035 §4.2.2: a TCP message is preceded by its length. */
@@ -51,7 +63,7 @@ interface TcpConn {
 }
 
 export class DnsServer {
-  private udp: dgram.Socket[] = [];
+  private udp: DatagramSocket[] = [];
   private tcp: net.Server[] = [];
   /** Open TCP connections, least recently active first (re-inserted on every request). */
   private conns = new Map<net.Socket, TcpConn>();
@@ -64,32 +76,62 @@ export class DnsServer {
 
   async start(): Promise<void> {
     for (const l of this.opts.listen) {
-      await this.startUdp(l);
-      await this.startTcp(l);
-      this.log.info({ address: l.address, port: l.port }, 'listening on UDP and TCP');
+      if (this.opts.udp !== false) await this.startUdp(l);
+      if (this.opts.tcp !== false) await this.startTcp(l);
+      const on = [this.opts.udp !== false && 'UDP', this.opts.tcp !== false && 'TCP']
+        .filter(Boolean)
+        .join(' and ');
+      this.log.info({ address: l.address, port: l.port, io: this.udp[0]?.kind }, `listening on ${on}`);
     }
   }
 
-  private startUdp(l: Listen): Promise<void> {
-    const sock = dgram.createSocket({ type: net.isIPv6(l.address) ? 'udp6' : 'udp4' });
+  /**
+   * UDP: a batch of datagrams per wake-up (net/datagram.ts). Cached answers are written straight
+   * into the reply arena; the rest go through the whole dispatch.
+   */
+  private async startUdp(l: Listen): Promise<void> {
+    const sock = await openDatagramSocket({
+      address: l.address,
+      port: l.port,
+      reusePort: this.opts.reusePort,
+      receiveBuffer: this.opts.udpReceiveBuffer,
+    });
     this.udp.push(sock);
-    sock.on('message', (msg, rinfo) => {
-      let reply: Buffer | undefined;
-      try {
-        reply = this.dispatch(msg, rinfo.address);
-      } catch (e) {
-        this.log.error({ err: e, peer: rinfo.address }, 'unhandled error answering UDP query');
+    const handler = this.handler;
+    const forward = this.opts.forward;
+    sock.onError((e) => this.log.error({ err: e }, 'unhandled error answering UDP queries'));
+    sock.onBatch((b) => {
+      const { data, reply, length, replyLength, slotSize } = b;
+      for (let i = 0; i < b.count; i++) {
+        const off = i * slotSize;
+        const len = length[i];
+        let n = handler.fromCache(data, off, len, reply, off);
+        if (n === 0) {
+          const msg = data.subarray(off, off + len);
+          let r: Handled | Promise<void>;
+          try {
+            r = this.dispatch(msg, b.peerAddress(i));
+          } catch (e) {
+            this.log.error({ err: e, peer: b.peerAddress(i) }, 'unhandled error answering UDP query');
+            r = undefined;
+          }
+          if (r === FORWARD) {
+            const peer = { address: b.peerAddress(i), port: b.peerPort(i) };
+            forward?.(Buffer.from(msg), peer, (answer) => sock.send(answer, peer.port, peer.address));
+          } else if (r instanceof Buffer && r.length <= slotSize) {
+            r.copy(reply, off);
+            n = r.length;
+          }
+        }
+        replyLength[i] = n;
       }
-      if (reply) sock.send(reply, rinfo.port, rinfo.address);
     });
-    sock.on('error', (e) => this.log.warn({ err: e }, 'UDP socket error'));
-    return new Promise((resolve, reject) => {
-      sock.once('error', reject);
-      sock.bind(l.port, l.address, () => {
-        sock.off('error', reject);
-        resolve();
-      });
-    });
+  }
+
+  /** A request another thread could not answer (the main thread's side of `forward`). */
+  answerForwarded(msg: Buffer, peer: string): Buffer | undefined {
+    const r = this.dispatch(msg, peer);
+    return r instanceof Buffer ? r : undefined;
   }
 
   private startTcp(l: Listen): Promise<void> {
@@ -109,17 +151,16 @@ export class DnsServer {
    * One request: the TSIG gate, then xfrout for zone transfer requests (on TCP a running transfer
    * writing to `sink`), then the query handler. Replies to signed requests are signed.
    */
-  private dispatch(msg: Buffer, peer: string): Buffer | undefined;
-  private dispatch(msg: Buffer, peer: string, sink: XfrSink): Buffer | Promise<void> | undefined;
-  private dispatch(msg: Buffer, peer: string, sink?: XfrSink): Buffer | Promise<void> | undefined {
-    const gate = this.opts.gate?.check(msg, peer) ?? { kind: 'pass' as const };
+  private dispatch(msg: Buffer, peer: string, sink?: XfrSink): Handled | Promise<void> {
+    const at = peer;
+    const gate = this.opts.gate?.check(msg, at) ?? { kind: 'pass' as const };
     if (gate.kind === 'answered') return gate.reply;
     const { signed } = gate;
     const xfrout = this.opts.xfrout;
-    const transfer = sink ? xfrout?.tcp(msg, peer, sink, signed) : xfrout?.udp(msg, peer, signed);
+    const transfer = sink ? xfrout?.tcp(msg, at, sink, signed) : xfrout?.udp(msg, at, signed);
     if (transfer) return transfer;
-    const reply = this.handler.handle(msg, sink ? 'tcp' : 'udp', peer, signed);
-    return reply && signed ? signed.sign(reply) : reply;
+    const reply = this.handler.handle(msg, sink ? 'tcp' : 'udp', at, signed);
+    return reply instanceof Buffer && signed ? signed.sign(reply) : reply;
   }
 
   /** The connection cap: make room by closing the stalest connection, or refuse. */
@@ -186,7 +227,7 @@ export class DnsServer {
         const msg = pending.subarray(2, 2 + len);
         pending = pending.subarray(2 + len);
         active();
-        let reply: Buffer | Promise<void> | undefined;
+        let reply: Handled | Promise<void>;
         try {
           reply = this.dispatch(msg, peer, sink);
         } catch (e) {
@@ -206,7 +247,7 @@ export class DnsServer {
           );
           return;
         }
-        if (!reply) {
+        if (!(reply instanceof Buffer)) {
           // RFC 7766 §7: nothing sensible to say to garbage; close rather than wait.
           c.destroy();
           return;
@@ -234,10 +275,7 @@ export class DnsServer {
   /** Bound addresses (useful when port 0 was asked for). */
   addresses(): { udp: Listen[]; tcp: Listen[] } {
     return {
-      udp: this.udp.map((s) => {
-        const a = s.address();
-        return { address: a.address, port: a.port };
-      }),
+      udp: this.udp.map((s) => s.address()),
       tcp: this.tcp.map((s) => {
         const a = s.address() as net.AddressInfo;
         return { address: a.address, port: a.port };
@@ -246,7 +284,7 @@ export class DnsServer {
   }
 
   async stop(): Promise<void> {
-    for (const s of this.udp) s.close();
+    await Promise.all(this.udp.map((s) => s.close()));
     for (const c of this.conns.keys()) c.destroy();
     await Promise.all(this.tcp.map((s) => new Promise<void>((r) => s.close(() => r()))));
     this.udp = [];

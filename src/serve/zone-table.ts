@@ -2,6 +2,8 @@
  * The zones this server is authoritative for, found by closest enclosing apex. A configured zone
  * that has no served version yet (never loaded, or expired) is known but not served: SERVFAIL.
  */
+import type { ImageUpdate } from '../answer/image-source.js';
+import { ZoneImage } from '../answer/zone-image.js';
 import { labelCount, stripLabels, toLower } from '../dns/name.js';
 import type { ZoneState, ZoneStore } from '../store/zone-store.js';
 import type { AclMatch } from './acl.js';
@@ -9,7 +11,12 @@ import type { ZoneFinder, ZoneView } from './lookup.js';
 
 export interface ZoneEntry {
   name: string;
+  /** What lookups read: the zone image once one is installed, SQLite before (main thread only). */
   view: ZoneView;
+  /** The in-memory image of the served version, when one is installed. */
+  image?: ZoneImage;
+  /** Bumped whenever this zone's data or state changes: answers cached before are stale. */
+  version: number;
   /** Only `ok` zones are answered from; the others get SERVFAIL. */
   state: ZoneState;
   /** Unix seconds when the zone expires without a successful refresh (null: not loaded). */
@@ -20,16 +27,50 @@ export interface ZoneEntry {
   allowTransfer: AclMatch;
 }
 
+/** Without an image and without SQLite (a serving worker), a zone is answered elsewhere. */
+const NO_READER: ZoneView['reader'] = {
+  node: () => new Map(),
+  hasChildren: () => false,
+  nsecOwner: () => undefined,
+  nsec3Owner: () => undefined,
+};
+
 export class ZoneTable implements ZoneFinder {
   private readonly byApex = new Map<string, ZoneEntry>();
+  private readonly byName = new Map<string, ZoneEntry>();
   private maxLabels = 0;
   private store: ZoneStore | undefined;
-  /** Bumped whenever any zone's data or state changes: cached answers are then stale. */
+  /** Bumped whenever any zone's data or state changes: answers spanning zones are then stale. */
   generation = 0;
+  /** Called after a zone's state or data changed (the daemon tells the serving workers). */
+  onChange: ((entry: ZoneEntry) => void) | undefined;
 
-  changed(): void {
+  /** `zone`'s data or state changed (undefined: some zone's, unknown which). */
+  changed(zone?: string): void {
     this.generation++;
     this.store?.invalidate();
+    const entries = zone === undefined ? this.byName.values() : [this.byName.get(zone)];
+    for (const e of entries) {
+      if (!e) continue;
+      e.version++;
+      this.onChange?.(e);
+    }
+  }
+
+  /** Installs the image a commit produced (or drops it: the zone is read from SQLite again). */
+  install(update: ImageUpdate | { zone: string; error: string }): void {
+    const e = this.byName.get(update.zone);
+    if (!e) return;
+    if ('error' in update) e.image = undefined;
+    else if (update.kind === 'base') e.image = ZoneImage.of(update.data, update.serial);
+    else e.image = e.image?.withPatch(update.data, update.serial);
+    e.view = { apex: e.view.apex, reader: e.image ?? this.store?.reader(e.name) ?? NO_READER };
+    this.changed(e.name);
+  }
+
+  /** Whether lookups for this zone can be answered here (a worker without its image cannot). */
+  answerable(e: ZoneEntry): boolean {
+    return e.image !== undefined || this.store !== undefined;
   }
 
   /**
@@ -43,7 +84,7 @@ export class ZoneTable implements ZoneFinder {
   add(
     name: string,
     apex: Buffer,
-    store: ZoneStore,
+    store: ZoneStore | undefined,
     init: {
       state: ZoneState;
       expiresAt?: number | null;
@@ -55,20 +96,25 @@ export class ZoneTable implements ZoneFinder {
     const lower = toLower(apex);
     const entry: ZoneEntry = {
       name,
-      view: { apex: lower, reader: store.reader(name) },
+      version: 0,
+      view: { apex: lower, reader: store?.reader(name) ?? NO_READER },
       state: init.state,
       expiresAt: init.expiresAt ?? null,
       allowNotify: init.allowNotify ?? (() => false),
       allowTransfer: init.allowTransfer ?? (() => false),
     };
     this.byApex.set(lower.toString('latin1'), entry);
+    this.byName.set(name, entry);
     this.maxLabels = Math.max(this.maxLabels, labelCount(lower));
     return entry;
   }
 
   get(name: string): ZoneEntry | undefined {
-    for (const e of this.byApex.values()) if (e.name === name) return e;
-    return undefined;
+    return this.byName.get(name);
+  }
+
+  all(): IterableIterator<ZoneEntry> {
+    return this.byName.values();
   }
 
   /** Closest enclosing configured zone, served or not. */
@@ -84,6 +130,6 @@ export class ZoneTable implements ZoneFinder {
 
   find(name: Buffer): ZoneView | undefined {
     const e = this.match(name);
-    return e?.state === 'ok' ? e.view : undefined;
+    return e?.state === 'ok' && this.answerable(e) ? e.view : undefined;
   }
 }

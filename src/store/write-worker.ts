@@ -3,10 +3,12 @@
  * A failed fire-and-forget batch (addIncoming) is remembered and reported when its zone commits.
  */
 import { parentPort, workerData } from 'node:worker_threads';
+import { ImageSource } from '../answer/image-source.js';
 import { perform } from './writer.js';
 import { ZoneStore } from './zone-store.js';
 
 const store = new ZoneStore((workerData as { file: string }).file);
+const images = new ImageSource(store);
 const failed = new Map<number, Error>();
 
 parentPort!.on('message', (m: { id: number; op: string; args: unknown[] }) => {
@@ -19,8 +21,8 @@ parentPort!.on('message', (m: { id: number; op: string; args: unknown[] }) => {
     const staged = m.op === 'commitIncoming' ? failed.get(m.args[0] as number) : undefined;
     if (staged) throw staged;
     if (m.op === 'dropIncoming') failed.delete(m.args[0] as number);
-    const value = perform(store, m.op, m.args);
-    if (m.id !== 0) parentPort!.postMessage({ id: m.id, ok: true, value });
+    const done = perform(store, images, m.op, m.args);
+    if (m.id !== 0) parentPort!.postMessage({ id: m.id, ok: true, ...done });
   } catch (e) {
     const err = e as Error;
     if (m.id === 0) failed.set(m.args[0] as number, err);

@@ -5,8 +5,9 @@
  * reads, and WAL lets it keep reading the last committed version while the worker writes.
  * (DirectWriter does the same writes in-process, for tests and `:memory:` databases.)
  */
-import { fileURLToPath } from 'node:url';
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
+import { ImageSource, type ImageUpdate } from '../answer/image-source.js';
+import { startThread } from '../thread.js';
 import { GuardError } from '../xfrin/guards.js';
 import type { Diff, TransferRow, ZoneRow, ZoneRR } from './zone-store.js';
 import { type ApplyResult, type CommitGuards, InconsistentDiff, type ZoneStore } from './zone-store.js';
@@ -28,8 +29,16 @@ export interface StoreWriter {
     diffs: Diff[],
     meta: Omit<ApplyMeta, 'serial'>,
   ): Promise<ApplyResult & { serial: number }>;
+  /** Asks for the zone's image as stored now (start-up); it arrives through `onImage`. */
+  buildImage(zone: string): Promise<void>;
   close(): Promise<void>;
 }
+
+/**
+ * Receives the zone image that follows each commit (answer/image-source.ts), before the commit's
+ * promise resolves. `undefined` data means none could be built: serve the zone from SQLite.
+ */
+export type OnImage = (update: ImageUpdate | { zone: string; error: string }) => void;
 
 /**
  * RRs cross to the worker packed into one fresh ArrayBuffer: structured clone of the small Buffers
@@ -76,29 +85,51 @@ const packDiffs = (diffs: Diff[]): PackedDiff[] =>
 const unpackDiffs = (diffs: PackedDiff[]): Diff[] =>
   diffs.map((d) => ({ ...d, deleted: unpackRRs(d.deleted), added: unpackRRs(d.added) }));
 
+/** What one operation gives back: its value, and the zone image its commit produced. */
+export interface Performed {
+  value: unknown;
+  image?: ImageUpdate | { zone: string; error: string };
+}
+
+/** The image after a commit; a failure to build one must not undo the commit. */
+function imageOf(zone: string, build: () => ImageUpdate | undefined): Performed['image'] {
+  try {
+    return build();
+  } catch (e) {
+    return { zone, error: (e as Error).message };
+  }
+}
+
 /** The operations a writer performs, by name: the worker protocol is `{ op, args }`. */
-export function perform(store: ZoneStore, op: string, args: unknown[]): unknown {
+export function perform(store: ZoneStore, images: ImageSource, op: string, args: unknown[]): Performed {
   switch (op) {
     case 'updateZone':
-      return store.updateZone(...(args as [string, ZoneFields]));
+      return { value: store.updateZone(...(args as [string, ZoneFields])) };
     case 'recordTransfer':
-      return store.recordTransfer(...(args as [TransferRow]));
+      return { value: store.recordTransfer(...(args as [TransferRow])) };
     case 'pruneHistory':
-      return store.pruneHistory(...(args as [string, number]));
+      return { value: store.pruneHistory(...(args as [string, number])) };
     case 'beginIncoming':
-      return store.beginIncoming();
+      return { value: store.beginIncoming() };
     case 'addIncoming':
-      return store.addIncoming(args[0] as number, unpackRRs(args[1] as Uint8Array));
-    case 'commitIncoming':
-      return store.commitIncoming(...(args as [number, string, ApplyMeta]));
+      return { value: store.addIncoming(args[0] as number, unpackRRs(args[1] as Uint8Array)) };
+    case 'commitIncoming': {
+      const [id, zone, meta] = args as [number, string, ApplyMeta];
+      const value = store.commitIncoming(id, zone, meta);
+      return { value, image: imageOf(zone, () => images.base(zone)) };
+    }
     case 'dropIncoming':
-      return store.dropIncoming(...(args as [number]));
-    case 'applyDiffs':
-      return store.applyDiffs(
-        args[0] as string,
-        unpackDiffs(args[1] as PackedDiff[]),
-        args[2] as Omit<ApplyMeta, 'serial'>,
-      );
+      return { value: store.dropIncoming(...(args as [number])) };
+    case 'applyDiffs': {
+      const zone = args[0] as string;
+      const diffs = unpackDiffs(args[1] as PackedDiff[]);
+      const value = store.applyDiffs(zone, diffs, args[2] as Omit<ApplyMeta, 'serial'>);
+      return { value, image: imageOf(zone, () => images.afterDiffs(zone, value.serial, diffs)) };
+    }
+    case 'buildImage': {
+      const zone = args[0] as string;
+      return { value: undefined, image: imageOf(zone, () => images.base(zone)) };
+    }
     default:
       throw new Error(`unknown store operation ${op}`);
   }
@@ -108,8 +139,20 @@ export function perform(store: ZoneStore, op: string, args: unknown[]): unknown 
 export class DirectWriter implements StoreWriter {
   /** Errors of fire-and-forget batches, reported by the next commit. */
   private failed = new Map<number, Error>();
+  private readonly images: ImageSource;
 
-  constructor(private readonly store: ZoneStore) {}
+  constructor(
+    private readonly store: ZoneStore,
+    private readonly onImage: OnImage = () => {},
+  ) {
+    this.images = new ImageSource(store);
+  }
+
+  private run<T>(op: string, ...args: unknown[]): T {
+    const done = perform(this.store, this.images, op, args);
+    if (done.image) this.onImage(done.image);
+    return done.value as T;
+  }
 
   async updateZone(zone: string, fields: ZoneFields) {
     this.store.updateZone(zone, fields);
@@ -133,14 +176,17 @@ export class DirectWriter implements StoreWriter {
   async commitIncoming(id: number, zone: string, meta: ApplyMeta) {
     const e = this.failed.get(id);
     if (e) throw e;
-    return this.store.commitIncoming(id, zone, meta);
+    return this.run<ApplyResult>('commitIncoming', id, zone, meta);
   }
   async dropIncoming(id: number) {
     this.failed.delete(id);
     this.store.dropIncoming(id);
   }
   async applyDiffs(zone: string, diffs: Diff[], meta: Omit<ApplyMeta, 'serial'>) {
-    return this.store.applyDiffs(zone, diffs, meta);
+    return this.run<ApplyResult & { serial: number }>('applyDiffs', zone, packDiffs(diffs), meta);
+  }
+  async buildImage(zone: string) {
+    this.run('buildImage', zone);
   }
   async close() {}
 }
@@ -153,7 +199,7 @@ function revive(name: string, message: string): Error {
 }
 
 type Reply =
-  | { id: number; ok: true; value: unknown }
+  | ({ id: number; ok: true } & Performed)
   | { id: number; ok: false; name: string; message: string };
 
 /** Writes in a worker thread with its own connection to the database file. */
@@ -163,26 +209,22 @@ export class WorkerWriter implements StoreWriter {
   private pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
   private dead: Error | undefined;
 
-  /** `onWrite` runs after each write the worker completed (the main connection's snapshot is stale). */
+  /**
+   * `onWrite` runs after each write the worker completed (the main connection's snapshot is
+   * stale); `onImage` with the zone image a commit produced, before the commit's promise resolves.
+   */
   constructor(
     file: string,
     private readonly onWrite: () => void = () => {},
+    private readonly onImage: OnImage = () => {},
   ) {
-    // Compiled, the worker is write-worker.js beside this file. Under tsx (tests run the .ts
-    // sources) a worker does not inherit tsx's loader: register it there first.
-    const ts = import.meta.url.endsWith('.ts');
-    const entry = new URL(`./write-worker.${ts ? 'ts' : 'js'}`, import.meta.url);
-    this.worker = ts
-      ? new Worker(
-          `import('tsx/esm/api').then((t) => { t.register(); return import(${JSON.stringify(entry.href)}); })`,
-          { eval: true, workerData: { file } },
-        )
-      : new Worker(fileURLToPath(entry), { workerData: { file } });
+    this.worker = startThread(import.meta.url, 'write-worker', { file });
     this.worker.on('message', (r: Reply) => {
       const p = this.pending.get(r.id);
       if (!p) return;
       this.pending.delete(r.id);
       this.onWrite();
+      if (r.ok && r.image) this.onImage(r.image);
       if (r.ok) p.resolve(r.value);
       else p.reject(revive(r.name, r.message));
     });
@@ -230,6 +272,9 @@ export class WorkerWriter implements StoreWriter {
   }
   applyDiffs(zone: string, diffs: Diff[], meta: Omit<ApplyMeta, 'serial'>) {
     return this.call<ApplyResult & { serial: number }>('applyDiffs', zone, packDiffs(diffs), meta);
+  }
+  async buildImage(zone: string) {
+    await this.call<void>('buildImage', zone);
   }
   /** Waits for queued writes, then closes the worker's connection. */
   async close() {

@@ -1,0 +1,79 @@
+/**
+ * One serving worker thread (see workers.ts): UDP sockets on every listen address, a zone table
+ * mirroring the main thread's (state from messages, data from the shared zone images), a query
+ * handler with its own answer cache. What it cannot answer goes to the main thread and the reply
+ * comes back to be sent from the same socket.
+ */
+import { parentPort, threadId, workerData } from 'node:worker_threads';
+import { createLogger } from '../log.js';
+import { QueryHandler } from './handler.js';
+import { DnsServer } from './server.js';
+import { TsigGate } from './tsig-gate.js';
+import type { FromWorker, ToWorker, WorkerSetup, ZoneStatus } from './workers.js';
+import { ZoneTable } from './zone-table.js';
+
+const setup = workerData as WorkerSetup;
+const port = parentPort!;
+const log = createLogger(setup.logLevel).child({ worker: threadId });
+const post = (m: FromWorker) => port.postMessage(m);
+
+const table = new ZoneTable();
+const status = (z: ZoneStatus) => {
+  const e = table.get(z.name) ?? table.add(z.name, Buffer.from(z.apex), undefined, { state: z.state });
+  e.state = z.state;
+  e.expiresAt = z.expiresAt;
+};
+for (const z of setup.zones) status(z);
+
+const pending = new Map<number, (reply: Buffer) => void>();
+let seq = 0;
+
+const handler = new QueryHandler(
+  table,
+  {
+    udpSize: setup.udpSize,
+    identity: setup.identity,
+    cookieSecret: Buffer.from(setup.cookieSecret),
+    forward: true,
+  },
+  log,
+);
+const server = new DnsServer(
+  handler,
+  {
+    listen: setup.listen,
+    tcp: false,
+    reusePort: true,
+    udpReceiveBuffer: setup.udpReceiveBuffer,
+    tcpIdleMs: 0,
+    maxTcpConnections: 0,
+    // Structured clone turned the secrets into plain Uint8Arrays.
+    gate: new TsigGate(
+      new Map([...setup.keys].map(([name, k]) => [name, { ...k, secret: Buffer.from(k.secret) }])),
+      log,
+    ),
+    forward: (msg, peer, reply) => {
+      const id = ++seq;
+      pending.set(id, reply);
+      post({ t: 'forward', id, msg, address: peer.address });
+    },
+  },
+  log,
+);
+
+port.on('message', (m: ToWorker) => {
+  if (m.t === 'image') table.install(m.update);
+  else if (m.t === 'zone') {
+    status(m.zone);
+    table.changed(m.zone.name);
+  } else if (m.t === 'reply') {
+    const send = pending.get(m.id);
+    pending.delete(m.id);
+    if (send && m.reply) send(Buffer.from(m.reply.buffer, m.reply.byteOffset, m.reply.byteLength));
+  }
+});
+
+server.start().then(
+  () => post({ t: 'ready' }),
+  (e: Error) => post({ t: 'failed', message: e.message }),
+);

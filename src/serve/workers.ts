@@ -1,0 +1,128 @@
+/**
+ * Serving workers: `workers` threads answering UDP, each with its own socket on every listen
+ * address (SO_REUSEPORT: the kernel spreads datagrams over them), its own answer cache, and the
+ * zone images the writer builds — shared memory, so one copy whatever the thread count. The main
+ * thread keeps TCP, the scheduler, the writer and the control endpoint, and answers what a worker
+ * hands back: NOTIFY (the scheduler is here), zone transfer requests (xfrout reads SQLite here),
+ * and queries for a zone whose image has not arrived yet (start-up: main answers from SQLite).
+ *
+ * Each commit reaches every worker as one message carrying the new image (or patch); a worker
+ * answers each query wholly from one image, so no answer mixes two versions.
+ */
+import type { Worker } from 'node:worker_threads';
+import type { ImageUpdate } from '../answer/image-source.js';
+import type { TsigKey } from '../dns/tsig.js';
+import type { Logger } from '../log.js';
+import type { ZoneState } from '../store/zone-store.js';
+import { startThread } from '../thread.js';
+import type { Listen } from './server.js';
+import type { ZoneEntry } from './zone-table.js';
+
+/** What a worker is started with (structured-cloned). */
+export interface WorkerSetup {
+  listen: Listen[];
+  logLevel: string;
+  udpSize: number;
+  udpReceiveBuffer: number;
+  identity?: { version?: string; hostname?: string };
+  keys: Map<string, TsigKey>;
+  /** Shared by all threads, so a server cookie made by one verifies at another (RFC 7873). */
+  cookieSecret: Buffer;
+  zones: ZoneStatus[];
+}
+
+export interface ZoneStatus {
+  name: string;
+  apex: Buffer;
+  state: ZoneState;
+  expiresAt: number | null;
+}
+
+export type ToWorker =
+  | { t: 'image'; update: ImageUpdate | { zone: string; error: string } }
+  | { t: 'zone'; zone: ZoneStatus }
+  | { t: 'reply'; id: number; reply?: Uint8Array };
+
+export type FromWorker =
+  | { t: 'ready' }
+  | { t: 'failed'; message: string }
+  | { t: 'forward'; id: number; msg: Uint8Array; address: string };
+
+export const statusOf = (e: ZoneEntry): ZoneStatus => ({
+  name: e.name,
+  apex: e.view.apex,
+  state: e.state,
+  expiresAt: e.expiresAt,
+});
+
+export class ServingWorkers {
+  private threads: Worker[] = [];
+  /** Image updates since each zone's last base: what a thread needs to catch up. */
+  private readonly images = new Map<string, (ImageUpdate | { zone: string; error: string })[]>();
+  private stopping = false;
+
+  constructor(
+    private readonly count: number,
+    private readonly setup: WorkerSetup,
+    /** The main thread's answer to a forwarded request. */
+    private readonly answer: (msg: Buffer, peer: string) => Buffer | undefined,
+    private readonly log: Logger,
+  ) {}
+
+  /** Starts the threads; resolves when every one has bound its sockets. */
+  async start(): Promise<void> {
+    const started = [];
+    for (let i = 0; i < this.count; i++) started.push(this.spawn(i));
+    await Promise.all(started);
+  }
+
+  private spawn(index: number): Promise<void> {
+    const w = startThread(import.meta.url, 'serve-worker', this.setup);
+    this.threads.push(w);
+    for (const list of this.images.values()) for (const update of list) w.postMessage({ t: 'image', update });
+    return new Promise((resolve, reject) => {
+      w.on('message', (m: FromWorker) => {
+        if (m.t === 'ready') resolve();
+        else if (m.t === 'failed') reject(new Error(m.message));
+        else if (m.t === 'forward') {
+          let reply: Buffer | undefined;
+          try {
+            reply = this.answer(Buffer.from(m.msg), m.address);
+          } catch (e) {
+            this.log.error({ err: e, peer: m.address }, 'unhandled error answering a forwarded query');
+          }
+          w.postMessage({ t: 'reply', id: m.id, reply } satisfies ToWorker);
+        }
+      });
+      w.on('error', (e) => {
+        this.log.error({ err: e, worker: index }, 'serving worker failed');
+        reject(e);
+      });
+      w.on('exit', (code) => {
+        if (!this.stopping) this.log.error({ worker: index, code }, 'serving worker exited');
+      });
+    });
+  }
+
+  /** A commit's image: to every thread, and kept for threads that start later. */
+  install(update: ImageUpdate | { zone: string; error: string }): void {
+    const list = 'kind' in update && update.kind === 'patch' ? (this.images.get(update.zone) ?? []) : [];
+    list.push(update);
+    this.images.set(update.zone, list);
+    this.post({ t: 'image', update });
+  }
+
+  zone(e: ZoneEntry): void {
+    this.post({ t: 'zone', zone: statusOf(e) });
+  }
+
+  private post(m: ToWorker): void {
+    for (const w of this.threads) w.postMessage(m);
+  }
+
+  async stop(): Promise<void> {
+    this.stopping = true;
+    await Promise.all(this.threads.map((w) => w.terminate()));
+    this.threads = [];
+  }
+}
