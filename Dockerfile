@@ -8,13 +8,15 @@
 ARG BASE_IMAGE=node:22-bookworm-slim
 
 # ---------------------------------------------------------------------------------------------
-# Build stage: compile TypeScript and the better-sqlite3 native addon, then drop dev deps.
+# Build stage: compile TypeScript, the better-sqlite3 addon and ns2's own batched-UDP addon
+# (native/udp_batch.c, built by the package's install script during npm ci), then drop dev deps.
 FROM ${BASE_IMAGE} AS build
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends python3 make g++ \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
-COPY package.json package-lock.json .npmrc ./
+COPY package.json package-lock.json .npmrc binding.gyp ./
+COPY native ./native
 RUN npm ci --no-audit --no-fund
 COPY tsconfig.json ./
 COPY src ./src
@@ -26,7 +28,8 @@ RUN npm run build \
  && rm -rf node_modules/better-sqlite3/build node_modules/better-sqlite3/deps node_modules/better-sqlite3/src \
  && mkdir -p node_modules/better-sqlite3/build/Release \
  && mv /tmp/better_sqlite3.node node_modules/better-sqlite3/build/Release/ \
- && node -e "require('/src/node_modules/better-sqlite3')(':memory:').prepare('select 1').get()"
+ && node -e "require('/src/node_modules/better-sqlite3')(':memory:').prepare('select 1').get()" \
+ && node -e "require('/src/build/Release/udp_batch.node')"
 
 # ---------------------------------------------------------------------------------------------
 # Runtime stage: no compilers, no dev dependencies, runs as the unprivileged user `node` (uid 1000).
@@ -36,6 +39,9 @@ WORKDIR /app
 COPY --from=build /src/package.json ./package.json
 COPY --from=build /src/node_modules ./node_modules
 COPY --from=build /src/dist ./dist
+# The batched-UDP addon, found by dist/net/native-addon.js at ../../build/Release (without it ns2
+# falls back to node:dgram and logs why).
+COPY --from=build /src/build/Release/udp_batch.node ./build/Release/udp_batch.node
 # Default configuration: listen on all IPv4 addresses, port 53, no zones (answers REFUSED to
 # everything). Mount your own file over /app/config.json to serve zones.
 RUN printf '%s\n' \

@@ -1,7 +1,7 @@
 #!/bin/sh
 # One-time set-up for `npm start` and `npm test` on a fresh Debian machine: the BIND 9 tools the
 # demo and the integration tests run against, Knot DNS (knotd, a downstream secondary of ns2 in
-# the transfer tests), npm packages, and the compiled daemon.
+# the transfer tests), npm packages, the batched-UDP addon, and the compiled daemon.
 # Idempotent and quick when everything is already there.
 set -eu
 cd "$(dirname "$0")/.."
@@ -27,6 +27,12 @@ fi
 # npm ci when node_modules is missing or older than the lock file.
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   npm ci --no-audit --no-fund
+fi
+
+# The batched-UDP addon (npm ci builds it; this covers a node_modules that predates it, or a changed
+# native/udp_batch.c). A failed build is not fatal: ns2 then uses node:dgram.
+if [ ! -f build/Release/udp_batch.node ] || [ native/udp_batch.c -nt build/Release/udp_batch.node ]; then
+  npm run --silent build:native >/dev/null 2>&1 || echo "setup: native UDP addon not built; ns2 will use dgram" >&2
 fi
 
 # Compile when any source is newer than the build.
