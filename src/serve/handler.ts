@@ -45,7 +45,7 @@ export interface HandlerOptions {
 }
 
 /** Default answer cache size per serving thread. */
-const CACHE_BYTES = 32 * 1024 * 1024;
+const CACHE_BYTES = 64 * 1024 * 1024;
 
 const TCP_LIMIT = 65535;
 const PLAIN_UDP_LIMIT = 512;
