@@ -130,8 +130,8 @@ static void on_handle_finalize(napi_env env, void *data, void *hint) {
   (void)hint;
   sock *s = (sock *)data;
   s->finalized = 1;
-  // Garbage-collected without close(): the JS wrapper keeps the handle while open, so this only
-  // happens at teardown (after on_env_cleanup) or if the wrapper itself was dropped unclosed.
+  // The resource object, strongly referenced until close, holds this handle: so this runs after
+  // close() or at teardown (after on_env_cleanup); the do_close here is only a safety net.
   if (!s->closed) do_close(s);
   maybe_free(s);
 }
