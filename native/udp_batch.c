@@ -85,10 +85,9 @@ static void on_poll_closed(uv_handle_t *h) {
   maybe_free(s);
 }
 
-// Stops watching, closes the fd, drops the JS references. Safe to call twice. `teardown` is set
-// when the environment is going away: no JS may run then, and the async-context destroy hook is
-// skipped (the env no longer runs async hooks).
-static void do_close(sock *s, int teardown) {
+// Stops watching, closes the fd, drops the JS references. Safe to call twice; runs no JavaScript,
+// so it is also safe during environment teardown.
+static void do_close(sock *s) {
   if (s->closed) return;
   s->closed = 1;
   napi_env env = s->env;
@@ -109,7 +108,7 @@ static void do_close(sock *s, int teardown) {
   s->callback_ref = NULL;
   if (s->resource_ref != NULL) napi_delete_reference(env, s->resource_ref);
   s->resource_ref = NULL;
-  if (s->async_ctx != NULL && !teardown) napi_async_destroy(env, s->async_ctx);
+  if (s->async_ctx != NULL) napi_async_destroy(env, s->async_ctx);
   s->async_ctx = NULL;
   if (!s->handle_open && s->cleanup != NULL) {
     napi_remove_async_cleanup_hook(s->cleanup);
@@ -123,7 +122,7 @@ static void do_close(sock *s, int teardown) {
 static void on_env_cleanup(napi_async_cleanup_hook_handle handle, void *arg) {
   sock *s = (sock *)arg;
   s->cleanup = handle;
-  do_close(s, 1);
+  do_close(s);
 }
 
 static void on_handle_finalize(napi_env env, void *data, void *hint) {
@@ -131,9 +130,9 @@ static void on_handle_finalize(napi_env env, void *data, void *hint) {
   (void)hint;
   sock *s = (sock *)data;
   s->finalized = 1;
-  // Garbage-collected without close(): the JS wrapper keeps the handle while open, so this only
-  // happens at teardown (after on_env_cleanup) or if the wrapper itself was dropped unclosed.
-  if (!s->closed) do_close(s, 0);
+  // The resource object, strongly referenced until close, holds this handle: so this runs after
+  // close() or at teardown (after on_env_cleanup); the do_close here is only a safety net.
+  if (!s->closed) do_close(s);
   maybe_free(s);
 }
 
@@ -240,13 +239,7 @@ static napi_value throw_errno(napi_env env, const char *what, int err) {
   snprintf(msg, sizeof msg, "%s: %s", what, strerror(err));
   napi_value code, message, error;
   napi_create_string_utf8(env, msg, NAPI_AUTO_LENGTH, &message);
-  char codebuf[32];
-  snprintf(codebuf, sizeof codebuf, "E%d", err);
-  const char *name = err == EADDRINUSE      ? "EADDRINUSE"
-                     : err == EADDRNOTAVAIL ? "EADDRNOTAVAIL"
-                     : err == EACCES        ? "EACCES"
-                     : err == EINVAL        ? "EINVAL"
-                                            : codebuf;
+  const char *name = uv_err_name(-err); /* libuv's codes are -errno on Unix: "EADDRINUSE", … */
   napi_create_string_utf8(env, name, NAPI_AUTO_LENGTH, &code);
   napi_create_error(env, code, message, &error);
   napi_value errno_v;
@@ -410,7 +403,7 @@ static napi_value js_open(napi_env env, napi_callback_info info) {
   }
   if (!ok) {
     s->finalized = 1;
-    do_close(s, 0);
+    do_close(s);
     maybe_free(s);
     return throw_errno(env, "udp_batch.open: allocation", ENOMEM);
   }
@@ -432,7 +425,7 @@ static napi_value js_open(napi_env env, napi_callback_info info) {
 
   uv_loop_t *loop = NULL;
   if (napi_get_uv_event_loop(env, &loop) != napi_ok || uv_poll_init(loop, &s->poll, fd) != 0) {
-    do_close(s, 0);
+    do_close(s);
     napi_throw_error(env, NULL, "udp_batch.open: uv_poll_init failed");
     return NULL;
   }
@@ -522,7 +515,7 @@ static napi_value js_close(napi_env env, napi_callback_info info) {
   GET_ARGS(1);
   sock *s = get_sock(env, argv[0]);
   if (s == NULL) return NULL;
-  do_close(s, 0);
+  do_close(s);
   return NULL;
 }
 

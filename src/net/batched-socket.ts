@@ -3,6 +3,7 @@
  * recvmmsg batch and, when that returns, sends every slot with replyLength > 0 with one sendmmsg.
  */
 import type { DatagramBatch, DatagramSocket, DatagramStats, ResolvedDatagramOptions } from './datagram.js';
+import { checkDestination } from './errors.js';
 import type { UdpBatchAddon } from './native-addon.js';
 import { sockaddrIPv4, sockaddrIPv6, sockaddrPort } from './peer-address.js';
 
@@ -114,6 +115,7 @@ class BatchedSocket implements DatagramSocket {
   }
 
   send(buf: Uint8Array, port: number, address: string): void {
+    checkDestination(this.opts.family, port, address);
     this.addon.send(this.handle, buf, port, address);
   }
 

@@ -21,7 +21,10 @@
 import net from 'node:net';
 import { openBatchedSocket } from './batched-socket.js';
 import { dgramReusePort, openDgramSocket } from './dgram-socket.js';
+import { DatagramError } from './errors.js';
 import { loadAddon } from './native-addon.js';
+
+export { DatagramError, type DatagramErrorCode } from './errors.js';
 
 export interface DatagramBatch {
   /** Datagrams in this batch. */
@@ -60,7 +63,11 @@ export interface DatagramSocket {
   onBatch(handler: (b: DatagramBatch) => void): void;
   /** Errors thrown by the handler (see the module comment for the default). */
   onError(listener: (err: unknown) => void): void;
-  /** One datagram outside a batch. Never throws for network errors: they count in sendErrors. */
+  /**
+   * One datagram outside a batch (sent at once; `buf` may be reused on return). Network errors
+   * don't throw: they count in sendErrors. An address that is not an IP literal of the socket's
+   * family, or a port outside 1..65535, throws NS2_ERR_DATAGRAM_ADDRESS.
+   */
   send(buf: Uint8Array, port: number, address: string): void;
   stats(): DatagramStats;
   /** Idempotent. */
@@ -80,20 +87,6 @@ export interface DatagramOptions {
   slotSize?: number;
   /** false: use dgram even where the addon loads. */
   native?: boolean;
-}
-
-export type DatagramErrorCode =
-  | 'NS2_ERR_DATAGRAM_OPTIONS'
-  | 'NS2_ERR_DATAGRAM_NATIVE_UNAVAILABLE'
-  | 'NS2_ERR_REUSEPORT_UNAVAILABLE';
-
-export class DatagramError extends Error {
-  readonly code: DatagramErrorCode;
-  constructor(code: DatagramErrorCode, message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = 'DatagramError';
-    this.code = code;
-  }
 }
 
 export const DATAGRAM_DEFAULTS = Object.freeze({

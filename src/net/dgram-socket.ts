@@ -5,6 +5,7 @@
  */
 import dgram from 'node:dgram';
 import type { DatagramBatch, DatagramSocket, DatagramStats, ResolvedDatagramOptions } from './datagram.js';
+import { checkDestination } from './errors.js';
 
 type Handler = (b: DatagramBatch) => void;
 
@@ -52,6 +53,7 @@ class DgramSocket implements DatagramSocket {
   constructor(
     private readonly socket: dgram.Socket,
     slotSize: number,
+    private readonly family: 4 | 6,
   ) {
     this.batch = new SingleBatch(slotSize);
     socket.on('message', (msg, rinfo) => this.onMessage(msg, rinfo));
@@ -121,6 +123,7 @@ class DgramSocket implements DatagramSocket {
   }
 
   send(buf: Uint8Array, port: number, address: string): void {
+    checkDestination(this.family, port, address);
     if (this.closing !== undefined) {
       this.counts.sendErrors++;
       return;
@@ -146,7 +149,7 @@ export function openDgramSocket(opts: ResolvedDatagramOptions): Promise<Datagram
   if (opts.reusePort) socketOptions.reusePort = true;
   if (opts.receiveBuffer > 0) socketOptions.recvBufferSize = opts.receiveBuffer;
   const socket = dgram.createSocket(socketOptions);
-  const wrapped = new DgramSocket(socket, opts.slotSize);
+  const wrapped = new DgramSocket(socket, opts.slotSize, opts.family);
   return new Promise((resolve, reject) => {
     const onError = (err: Error): void => {
       socket.close();

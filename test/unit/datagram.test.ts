@@ -348,6 +348,11 @@ for (const kind of KINDS) {
       buf.fill(0); // the caller may reuse its buffer at once
       const [reply] = await c.wait(1);
       assert.equal(reply.toString(), 'unsolicited');
+      const bad = (err: unknown) => err instanceof DatagramError && err.code === 'NS2_ERR_DATAGRAM_ADDRESS';
+      assert.throws(() => s.send(buf, c.port, '::1'), bad);
+      assert.throws(() => s.send(buf, c.port, 'localhost'), bad);
+      assert.throws(() => s.send(buf, 0, '127.0.0.1'), bad);
+      assert.equal(s.stats().sendErrors, 0);
     });
 
     const reusable = kind === 'batched' || dgramReusePort();

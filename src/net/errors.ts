@@ -1,0 +1,27 @@
+/** The one error class of src/net, with a stable code; and the check that `send` uses. */
+import net from 'node:net';
+
+export type DatagramErrorCode =
+  | 'NS2_ERR_DATAGRAM_OPTIONS'
+  | 'NS2_ERR_DATAGRAM_ADDRESS'
+  | 'NS2_ERR_DATAGRAM_NATIVE_UNAVAILABLE'
+  | 'NS2_ERR_REUSEPORT_UNAVAILABLE';
+
+export class DatagramError extends Error {
+  readonly code: DatagramErrorCode;
+  constructor(code: DatagramErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'DatagramError';
+    this.code = code;
+  }
+}
+
+/** Throws unless `address` is an IP literal of `family` and `port` is 1..65535. */
+export function checkDestination(family: 4 | 6, port: number, address: string): void {
+  if (net.isIP(address) !== family || !Number.isInteger(port) || port < 1 || port > 65535) {
+    throw new DatagramError(
+      'NS2_ERR_DATAGRAM_ADDRESS',
+      `send: need an IPv${family} address and a port 1..65535, got ${address} port ${port}`,
+    );
+  }
+}
