@@ -110,6 +110,8 @@ export interface Config {
   readonly workers: number;
   /** SO_RCVBUF asked for each UDP socket, bytes (a burst waits there rather than being dropped). */
   readonly udpReceiveBuffer: number;
+  /** Bytes of encoded answers cached, shared out among the serving threads. */
+  readonly answerCacheBytes: number;
   /** Loopback HTTP status endpoint. */
   readonly control?: Endpoint;
   /**
@@ -152,6 +154,7 @@ const DEFAULTS = {
   maxTcpConnections: 1000,
   workers: Math.max(1, Math.min(64, os.availableParallelism())), // one per CPU
   udpReceiveBuffer: 8 * 1024 * 1024, // bytes
+  answerCacheBytes: 64 * 1024 * 1024, // bytes, all serving threads together
 } as const;
 
 /** Built-in zone-level defaults; `defaults` in the config overrides them, a zone overrides both. */
@@ -329,6 +332,7 @@ const configSchema = strictObject({
   maxTcpConnections: intRange(1, 100_000).default(DEFAULTS.maxTcpConnections),
   workers: intRange(1, 64).default(DEFAULTS.workers),
   udpReceiveBuffer: intRange(0, 1024 * 1024 * 1024).default(DEFAULTS.udpReceiveBuffer),
+  answerCacheBytes: intRange(0, 64 * 1024 * 1024 * 1024).default(DEFAULTS.answerCacheBytes),
   control: strictObject({ address: ipAddress, port }).optional(),
   identity: strictObject({
     version: z.string(e('a string')).max(255, e('at most 255 characters')).optional(),
@@ -687,6 +691,7 @@ export function parseConfig(raw: unknown, baseDir: string = process.cwd()): Conf
     maxTcpConnections: data.maxTcpConnections,
     workers: data.workers,
     udpReceiveBuffer: data.udpReceiveBuffer,
+    answerCacheBytes: data.answerCacheBytes,
     ...(data.control ? { control: data.control } : {}),
     ...(data.identity ? { identity: data.identity } : {}),
     keys,

@@ -75,6 +75,9 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
     table,
     {
       cookieSecret,
+      // With serving workers the main thread answers TCP and forwarded queries: a small share.
+      cacheBytes:
+        workers === 1 ? config.answerCacheBytes : Math.floor(config.answerCacheBytes / (2 * workers)),
       udpSize: config.udpSize,
       onNotify: (zone, serial) => scheduler.notify(zone, serial),
       identity: config.identity,
@@ -114,6 +117,7 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
         logLevel: config.logLevel,
         udpSize: config.udpSize,
         udpReceiveBuffer: config.udpReceiveBuffer,
+        cacheBytes: Math.floor(config.answerCacheBytes / (workers + 1)),
         identity: config.identity,
         keys: new Map(config.keys),
         cookieSecret,

@@ -32,8 +32,8 @@ interface Entry {
 const MAX_NAME = 255;
 const PLAIN_UDP = 512;
 const TCP_LIMIT = 65535;
-/** Per-entry bookkeeping beyond key and reply bytes, roughly (objects, map slot). */
-const OVERHEAD = 160;
+/** Per-entry bookkeeping beyond key and reply bytes, roughly (entry, two views, map slot). */
+const OVERHEAD = 320;
 
 export class AnswerCache {
   private readonly map = new Map<number, Entry>();
@@ -153,9 +153,14 @@ export class AnswerCache {
       this.map.delete(this.hash);
     }
     while (this.bytes + size > this.maxBytes) this.evict();
+    // One exact-size allocation per entry (not a slice of Node's shared pool, which would keep a
+    // whole 8 KiB slab alive for one small entry): the byte bound then holds.
+    const bytes = Buffer.allocUnsafeSlow(this.keyLen + reply.length);
+    this.key.copy(bytes, 0, 0, this.keyLen);
+    reply.copy(bytes, this.keyLen);
     this.map.set(this.hash, {
-      key: Buffer.from(this.key.subarray(0, this.keyLen)),
-      reply: Buffer.from(reply),
+      key: bytes.subarray(0, this.keyLen),
+      reply: bytes.subarray(this.keyLen),
       zone,
       version: zone?.version ?? 0,
       global,

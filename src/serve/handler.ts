@@ -40,12 +40,12 @@ export interface HandlerOptions {
    * answered but handed back as FORWARD (the main thread answers them).
    */
   forward?: boolean;
-  /** Bytes of encoded answers kept (answer/answer-cache.ts). */
+  /** Bytes of encoded answers kept (answer/answer-cache.ts); 0 turns the cache off. */
   cacheBytes?: number;
 }
 
-/** Default answer cache size per serving thread. */
-const CACHE_BYTES = 64 * 1024 * 1024;
+/** Answer cache size when not given (tests). */
+const CACHE_BYTES = 16 * 1024 * 1024;
 
 const TCP_LIMIT = 65535;
 const PLAIN_UDP_LIMIT = 512;
@@ -54,6 +54,7 @@ export class QueryHandler {
   private readonly now: () => number;
   private readonly cookies: Cookies;
   private readonly cache: AnswerCache;
+  private readonly cacheOn: boolean;
   /** The zone the answer being built came from, and whether it took more than one zone. */
   private answeredFrom: ZoneEntry | undefined;
   private spansZones = false;
@@ -66,6 +67,7 @@ export class QueryHandler {
     this.now = opts.now ?? (() => Math.floor(Date.now() / 1000));
     this.cookies = new Cookies(opts.cookieSecret, this.now);
     this.cache = new AnswerCache(opts.cacheBytes ?? CACHE_BYTES, opts.udpSize);
+    this.cacheOn = opts.cacheBytes !== 0;
   }
 
   /**
@@ -74,7 +76,7 @@ export class QueryHandler {
    * Signed requests never hit: a TSIG record makes a query uncacheable.
    */
   fromCache(data: Buffer, off: number, len: number, out: Buffer, outOff: number): number {
-    if (!this.cache.probe(data, off, len, false)) return 0;
+    if (!this.cacheOn || !this.cache.probe(data, off, len, false)) return 0;
     const hit = this.cache.lookup(this.zones.generation);
     return hit ? AnswerCache.patch(hit, data, off, this.cache.questionLen, out, outOff) : 0;
   }
@@ -91,7 +93,7 @@ export class QueryHandler {
     peer: Peer = '',
     signed?: { key: string; reserve: number },
   ): Handled {
-    const cacheable = !signed && this.cache.probe(msg, 0, msg.length, transport === 'tcp');
+    const cacheable = !signed && this.cacheOn && this.cache.probe(msg, 0, msg.length, transport === 'tcp');
     const generation = this.zones.generation;
     if (cacheable) {
       const hit = this.cache.lookup(generation);

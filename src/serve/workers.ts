@@ -24,6 +24,7 @@ export interface WorkerSetup {
   logLevel: string;
   udpSize: number;
   udpReceiveBuffer: number;
+  cacheBytes: number;
   identity?: { version?: string; hostname?: string };
   keys: Map<string, TsigKey>;
   /** Shared by all threads, so a server cookie made by one verifies at another (RFC 7873). */

@@ -48,6 +48,8 @@ export interface Ns2Options {
   dir?: string;
   port?: number;
   extra?: Record<string, unknown>;
+  /** Environment variables added to (or, when undefined, removed from) the child's environment. */
+  env?: Record<string, string | undefined>;
 }
 
 export async function startNs2(opts: Ns2Options): Promise<Ns2> {
@@ -67,6 +69,7 @@ export async function startNs2(opts: Ns2Options): Promise<Ns2> {
   );
   const child = spawn(process.execPath, ['--import', 'tsx', CLI, 'serve', '--config', configFile], {
     cwd: ROOT,
+    env: { ...process.env, ...opts.env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   live.add(child);
