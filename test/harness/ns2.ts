@@ -64,6 +64,9 @@ export async function startNs2(opts: Ns2Options): Promise<Ns2> {
       database,
       logLevel: 'debug',
       zones: opts.zones,
+      // `npm test` runs the suite with the default (a worker per CPU, batched I/O), then a slice
+      // with NS2_UDP=dgram NS2_TEST_WORKERS=1: the fallback path on the main thread alone.
+      ...(process.env.NS2_TEST_WORKERS ? { workers: Number(process.env.NS2_TEST_WORKERS) } : {}),
       ...opts.extra,
     }),
   );
