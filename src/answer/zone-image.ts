@@ -48,9 +48,11 @@ function u8(src: Uint8Array, len: number): Uint8Array {
   return out;
 }
 
-function u32(src: ArrayLike<number>, len = src.length): Uint32Array {
+function u32(src: Words | readonly number[]): Uint32Array {
+  const len = src.length;
   const out = new Uint32Array(shared ? new SharedArrayBuffer(len * 4) : new ArrayBuffer(len * 4));
-  for (let i = 0; i < len; i++) out[i] = src[i];
+  if (src instanceof Words) out.set(src.arr.subarray(0, len));
+  else out.set(src);
   return out;
 }
 
@@ -66,6 +68,23 @@ class Bytes {
     }
     this.buf.set(b, this.len);
     this.len += b.length;
+  }
+}
+
+/** A Uint32Array that doubles as it fills (a plain array of numbers costs twice the memory). */
+class Words {
+  arr = new Uint32Array(1 << 12);
+  length = 0;
+  push(v: number): void {
+    if (this.length === this.arr.length) {
+      const next = new Uint32Array(this.arr.length * 2);
+      next.set(this.arr);
+      this.arr = next;
+    }
+    this.arr[this.length++] = v;
+  }
+  get last(): number {
+    return this.length > 0 ? this.arr[this.length - 1] : -1;
   }
 }
 
@@ -86,14 +105,20 @@ function cmp(a: Uint8Array, ao: number, al: number, b: Uint8Array, bo: number, b
 export class ImageBuilder {
   private readonly keys = new Bytes();
   private readonly rdata = new Bytes();
-  private readonly keyOff: number[] = [0];
-  private readonly rrStart: number[] = [0];
-  private readonly rrKey: number[] = [];
-  private readonly rrTtl: number[] = [];
-  private readonly rdOff: number[] = [0];
-  private readonly nsec: number[] = [];
-  private readonly nsec3: number[] = [];
+  private readonly keyOff = new Words();
+  private readonly rrStart = new Words();
+  private readonly rrKey = new Words();
+  private readonly rrTtl = new Words();
+  private readonly rdOff = new Words();
+  private readonly nsec = new Words();
+  private readonly nsec3 = new Words();
   private last: Buffer | undefined;
+
+  constructor() {
+    this.keyOff.push(0);
+    this.rrStart.push(0);
+    this.rdOff.push(0);
+  }
 
   add(nkey: Buffer, rtype: number, ttl: number, rdata: Buffer): void {
     const order = this.last ? Buffer.compare(this.last, nkey) : -1;
@@ -111,15 +136,16 @@ export class ImageBuilder {
     this.rrTtl.push(ttl);
     this.rdata.push(rdata);
     this.rdOff.push(this.rdata.len);
-    this.rrStart[node + 1] = this.rrKey.length;
-    if (rtype === TYPE.NSEC && this.nsec[this.nsec.length - 1] !== node) this.nsec.push(node);
-    if (rtype === TYPE.NSEC3 && this.nsec3[this.nsec3.length - 1] !== node) this.nsec3.push(node);
+    this.rrStart.arr[node + 1] = this.rrKey.length;
+    if (rtype === TYPE.NSEC && this.nsec.last !== node) this.nsec.push(node);
+    if (rtype === TYPE.NSEC3 && this.nsec3.last !== node) this.nsec3.push(node);
   }
 
   finish(): ImageData {
     const keys = this.keys.buf;
-    const ck = this.nsec
-      .map((i) => ({ i, c: canonicalKey(keys.subarray(this.keyOff[i], this.keyOff[i + 1])) }))
+    const off = this.keyOff.arr;
+    const ck = [...this.nsec.arr.subarray(0, this.nsec.length)]
+      .map((i) => ({ i, c: canonicalKey(keys.subarray(off[i], off[i + 1])) }))
       .sort((a, b) => Buffer.compare(a.c, b.c));
     const nsecKeys = new Bytes();
     const nsecOff = [0];
