@@ -2,8 +2,8 @@
  * `npm run bench`: ns2 against NSD, Knot DNS, PowerDNS (gsqlite3), BIND 9 and two Node.js UDP
  * echo ceilings, in one run, on this machine.
  *
- *   npm run bench                 full run: 1M-RR zone, dnsperf -l 10, 2 rounds      (~10 min)
- *   npm run bench -- --quick      100k-RR zone, dnsperf -l 2, 2 rounds                (~4 min)
+ *   npm run bench                 full run: 1M-RR zone, dnsperf -l 10, 2 rounds      (~10-12 min)
+ *   npm run bench -- --quick      100k-RR zone, dnsperf -l 2, 2 rounds                (~3 min)
  *   npm run bench -- --profile    ns2 only, under node --cpu-prof: (a) AXFR ingest, (b) dnsperf
  *   --seconds N --rounds R        dnsperf duration per measurement, number of alternating rounds
  *   --records N --queries N       zone size (RRs), lines per query file
@@ -440,8 +440,12 @@ async function main(): Promise<number> {
         progress(`${p.label}: ${p.error}`);
         continue;
       }
-      p.ingest = await ingest(p.label, p.proc, p.port, big, prober);
-      if (p.ingest.error) p.error = p.ingest.error.split('\n')[0];
+      p.ingest = await ingest(p.id, p.proc, p.port, big, prober);
+      if (p.ingest.error) {
+        // First line (what failed) and the log's last line (usually why).
+        const lines = p.ingest.error.split('\n').filter((l) => l.trim() !== '');
+        p.error = lines.length > 1 ? `${lines[0]} … ${lines[lines.length - 1].trim()}` : lines[0];
+      }
       progress(`${p.label} AXFR ingest: ${JSON.stringify(p.ingest)}`);
       if (p.id === 'ns2' && p.ingest.error) failed = true;
     }
@@ -1315,6 +1319,7 @@ const fmtMs = (ms?: number) => (ms === undefined ? 'failed' : `${ms.toFixed(1)} 
 
 const f0 = (v?: number) =>
   v === undefined || !Number.isFinite(v) ? '—' : Math.round(v).toLocaleString('en-US');
+const f1 = (v?: number) => (v === undefined || !Number.isFinite(v) ? '—' : v < 10 ? v.toFixed(1) : f0(v));
 const f2 = (v?: number) =>
   v === undefined || !Number.isFinite(v) ? '—' : v < 10 ? v.toFixed(2) : v.toFixed(1);
 
@@ -1349,7 +1354,7 @@ function peerTable(peers: Peer[]): string {
       p.label,
       p.secondary ? (ing?.error ? 'failed' : f2(ing?.seconds)) : 'n/a',
       p.secondary ? `${f0(ing?.peakRssMiB)} / ${f0(p.servingPeakRssMiB)}` : `— / ${f0(p.servingPeakRssMiB)}`,
-      p.secondary ? f0(ing?.diskMiB) : 'n/a',
+      p.secondary ? (ing?.error ? '—' : f1(ing?.diskMiB)) : 'n/a',
       f0(u?.qps),
       f0(z?.qps),
       `${f0(u?.answersPerCpuSecond)} / ${f0(z?.answersPerCpuSecond)}`,
@@ -1371,7 +1376,7 @@ function ratioTable(peers: Peer[]): string {
     ['AXFR ingest s', 'lower', (p) => (p.ingest?.error ? undefined : p.ingest?.seconds)],
     ['peak RSS during ingest MiB', 'lower', (p) => (p.ingest?.error ? undefined : p.ingest?.peakRssMiB)],
     ['peak RSS serving MiB', 'lower', (p) => p.servingPeakRssMiB],
-    ['disk MiB', 'lower', (p) => p.ingest?.diskMiB],
+    ['disk MiB', 'lower', (p) => (p.ingest?.error ? undefined : p.ingest?.diskMiB)],
     ['qps U', 'higher', (p) => p.summary?.U.qps],
     ['qps Z', 'higher', (p) => p.summary?.Z.qps],
     ['answers per CPU-s U', 'higher', (p) => p.summary?.U.answersPerCpuSecond],

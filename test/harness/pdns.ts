@@ -51,6 +51,8 @@ export function pdnsArgs(o: PdnsOptions, database: string): string[] {
     '--xfr-cycle-interval=1',
     `--allow-notify-from=${HOST}`,
     '--webserver=no',
+    // No security-status query to secpoll.powerdns.com through the system resolver.
+    '--security-poll-suffix=',
   ];
 }
 
