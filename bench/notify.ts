@@ -10,10 +10,11 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
+import { notifySentAt, startBindPrimary, startBindSecondary } from '../test/harness/named.js';
+import { ns2Root, spawnNs2Secondary } from '../test/harness/ns2.js';
+import { freePort, now, type Proc, run, sleep, tail } from '../test/harness/proc.js';
 import { aRecords, Prober, soaSerial } from './lib/dns.js';
-import { freePort, now, type Proc, run, sleep } from './lib/proc.js';
 import { environment, writeResults } from './lib/results.js';
-import { notifySentAt, ns2Root, startBindSecondary, startNs2, startPrimary, tail } from './lib/servers.js';
 import { writeZone } from './lib/zone.js';
 
 process.env.PATH = `/usr/local/sbin:/usr/sbin:/sbin:${process.env.PATH ?? '/usr/bin:/bin'}`;
@@ -70,7 +71,7 @@ async function main(): Promise<number> {
     const primaryDir = path.join(tmp, 'primary');
     fs.mkdirSync(primaryDir);
     fs.copyFileSync(z.file, path.join(primaryDir, `${ZONE}.zone`));
-    const primary = startPrimary(
+    const primary = startBindPrimary(
       primaryDir,
       ports.primary,
       ports.primaryRndc,
@@ -82,7 +83,7 @@ async function main(): Promise<number> {
     await prober.pollUntil(ports.primary, ZONE, 'SOA', soaIs(SERIAL), { everyMs: 50, timeoutMs: 30_000 });
     const bind = startBindSecondary(path.join(tmp, 'bind'), ports.bind, ports.bindRndc, ZONE, ports.primary);
     procs.push(bind.proc);
-    const ns2 = startNs2({
+    const ns2 = spawnNs2Secondary({
       dir: path.join(tmp, 'ns2'),
       port: ports.ns2,
       controlPort: ports.ns2Control,

@@ -6,7 +6,7 @@
  */
 import dgram from 'node:dgram';
 import dnsPacket, { type Packet } from 'dns-packet';
-import { HOST, now } from './proc.js';
+import { HOST, now } from '../../test/harness/proc.js';
 
 export type { Packet };
 

@@ -7,7 +7,7 @@
  */
 import fs from 'node:fs';
 import readline from 'node:readline';
-import { HOST, type Proc, startProc } from './proc.js';
+import { HOST, type Proc, startProc } from '../../test/harness/proc.js';
 
 export interface DnsperfResult {
   qps: number;
@@ -32,6 +32,10 @@ export interface DnsperfOptions {
   verbose?: boolean;
   outFile: string;
   cwd: string;
+  /** dnsperf -t: seconds before a query counts as lost (dnsperf's default 5). */
+  timeoutSeconds?: number;
+  /** `taskset -c CPUS` for dnsperf itself; undefined: not pinned. */
+  cpus?: string;
 }
 
 export function dnsperfArgs(o: DnsperfOptions): string[] {
@@ -47,7 +51,8 @@ export function dnsperfArgs(o: DnsperfOptions): string[] {
     '-c',
     String(o.clients ?? 4),
     '-q',
-    String(o.outstanding ?? 200),
+    String(o.outstanding ?? 500),
+    ...(o.timeoutSeconds === undefined ? [] : ['-t', String(o.timeoutSeconds)]),
     '-S',
     '1',
     ...(o.verbose ? ['-v'] : []),
@@ -57,7 +62,7 @@ export function dnsperfArgs(o: DnsperfOptions): string[] {
 /** Starts dnsperf with its stdout and stderr in `outFile`; parse with parseDnsperf() after exit. */
 export function startDnsperf(o: DnsperfOptions): Proc {
   fs.rmSync(o.outFile, { force: true });
-  return startProc('dnsperf', 'dnsperf', dnsperfArgs(o), { cwd: o.cwd, logFile: o.outFile });
+  return startProc('dnsperf', 'dnsperf', dnsperfArgs(o), { cwd: o.cwd, logFile: o.outFile, cpus: o.cpus });
 }
 
 export async function runDnsperf(o: DnsperfOptions): Promise<DnsperfResult> {

@@ -3,7 +3,7 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { NS2_ROOT, ns2Root } from './servers.js';
+import { NS2_ROOT, ns2Root } from '../../test/harness/ns2.js';
 
 /** ISO 8601 UTC to the second, with `-` for `:` so the name is portable: 2026-01-31T12-00-00Z. */
 export function timestamp(): string {
@@ -34,6 +34,11 @@ export function environment() {
     loadAvg: os.loadavg(),
     node: process.version,
     named: sh('named -v'),
+    knot: sh('knotd -V'),
+    nsd: sh('nsd -v 2>&1 | head -n 1'),
+    pdns: sh(
+      'pdns_server --version 2>&1 | sed -n "s/.*\\(PowerDNS Authoritative Server [^ ]*\\).*/\\1/p" | head -n 1',
+    ),
     dnsperf: sh('dnsperf -h 2>&1 | sed -n "s/^Version //p"'),
     ns2Root: root,
     git: {

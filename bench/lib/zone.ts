@@ -85,13 +85,54 @@ export function writeZone(file: string, name: string, records: number, serial: n
   return { name, file, serial, records: count, hosts };
 }
 
+/** Host-index samplers over 0..hosts-1, deterministic for a seed. */
+export type HostDist = 'uniform' | 'zipf';
+
 /**
- * dnsperf query file (`name TYPE` a line): 70% existing names with a type they hold (CNAME owners
- * asked for A, so the chain is followed), 20% NXDOMAIN, 10% other types at existing names (NODATA).
+ * Zipf with exponent s over `n` ranks: rank k (1-based) has weight 1/k^s. Ranks are mapped to
+ * hosts by a fixed permutation (k·M mod n, M coprime with n), so the popular names are spread
+ * over the zone instead of being h0, h1, h2 (which all hold every type).
  */
-export function writeQueries(file: string, zone: ZoneInfo, lines: number, seed = 2): void {
-  const rnd = prng(seed);
-  const host = () => Math.floor(rnd() * zone.hosts);
+function zipfSampler(n: number, s: number, rnd: () => number): () => number {
+  const cdf = new Float64Array(n);
+  let sum = 0;
+  for (let k = 1; k <= n; k++) {
+    sum += 1 / k ** s;
+    cdf[k - 1] = sum;
+  }
+  const gcd = (a: number, b: number): number => (b === 0 ? a : gcd(b, a % b));
+  let m = 1_000_003;
+  while (gcd(m, n) !== 1) m += 2;
+  return () => {
+    const u = rnd() * sum;
+    let lo = 0;
+    let hi = n - 1;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (cdf[mid] < u) lo = mid + 1;
+      else hi = mid;
+    }
+    return (lo * m) % n;
+  };
+}
+
+export interface QueryOptions {
+  /** How names are drawn over the hosts: uniformly (U) or Zipf s = `zipfS` (Z). */
+  dist?: HostDist;
+  zipfS?: number;
+  seed?: number;
+}
+
+/**
+ * dnsperf query file (`name TYPE` a line): 70% existing names with a type they hold (mostly
+ * A/AAAA/MX/TXT; CNAME owners asked for A, so the chain is followed), 20% NXDOMAIN (beside,
+ * below and misspelt hosts), 10% other types at existing names (NODATA). The host behind each
+ * line is drawn uniformly over all hosts, or Zipf-distributed (same mix, popular names).
+ */
+export function writeQueries(file: string, zone: ZoneInfo, lines: number, o: QueryOptions = {}): void {
+  const rnd = prng(o.seed ?? 2);
+  const host =
+    o.dist === 'zipf' ? zipfSampler(zone.hosts, o.zipfS ?? 1.0, rnd) : () => Math.floor(rnd() * zone.hosts);
   const out: string[] = [];
   for (let n = 0; n < lines; n++) {
     const r = rnd();

@@ -1,15 +1,29 @@
 /**
- * Runs a real BIND 9 primary on loopback for tests: fresh temp dir, ports picked at run time,
- * `named -g` as a child process stopped by PID. Every server started here is SIGKILLed when the
- * test process exits, so a failing test never leaks one.
+ * BIND 9 on loopback. For tests: startNamed(), a primary in a fresh temp dir on ports picked at
+ * run time, waited for until every zone answers. For the bench: startBindPrimary() and
+ * startBindSecondary(), long-lived servers in a given directory, started without waiting. All are
+ * `named -g` children of this process (proc.ts), stopped by PID and SIGKILLed if this process
+ * exits first.
  */
-import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import dgram from 'node:dgram';
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import {
+  digAt,
+  failure,
+  freePort as freePortLocal,
+  HOST,
+  mustRun,
+  type Proc,
+  run,
+  sleep,
+  startProc,
+  tail,
+} from './proc.js';
+
+// Older imports of these from named.ts keep working; their home is proc.ts.
+export { digAt, freePort } from './proc.js';
 
 export interface ZoneSpec {
   /** Zone name without trailing dot, e.g. "example.test". */
@@ -57,124 +71,12 @@ export interface Named {
   stop(): Promise<void>;
 }
 
-const HOST = '127.0.0.1';
 const READY_TIMEOUT_MS = 10_000;
 const KILL_AFTER_MS = 5_000;
 const TOOL_TIMEOUT_MS = 20_000;
 
-// ---------------------------------------------------------------------------------------------
-// Process-exit safety net
-
-const live = new Map<number, { child: ChildProcess; dir: string }>();
-let netInstalled = false;
-
-const running = (child: ChildProcess): boolean => child.exitCode === null && child.signalCode === null;
-
-/** Signals the child unless it has already exited (its PID may then belong to someone else). */
-function signal(child: ChildProcess, sig: NodeJS.Signals): void {
-  if (running(child)) child.kill(sig);
-}
-
-/** Entries stay in `live` until their directory is gone, so an exit mid-stop() still cleans up. */
-function killAllSync(): void {
-  for (const { child, dir } of live.values()) {
-    signal(child, 'SIGKILL');
-    fs.rmSync(dir, { recursive: true, force: true });
-  }
-  live.clear();
-}
-
-function installSafetyNet(): void {
-  if (netInstalled) return;
-  netInstalled = true;
-  process.on('exit', killAllSync);
-  // A signal skips 'exit': clean up, then die of the same signal as we would have.
-  for (const sig of ['SIGINT', 'SIGTERM'] as const) {
-    const onSignal = () => {
-      killAllSync();
-      process.removeListener(sig, onSignal);
-      process.kill(process.pid, sig);
-    };
-    process.on(sig, onSignal);
-  }
-}
-
-// ---------------------------------------------------------------------------------------------
-// Ports
-
-/** Ports already handed out by this process: a closed probe socket does not reserve its port. */
-const handedOut = new Set<number>();
-
-function probeTcp(port: number): Promise<number | undefined> {
-  return new Promise((resolve) => {
-    const srv = net.createServer();
-    srv.once('error', () => resolve(undefined));
-    srv.listen({ port, host: HOST, exclusive: true }, () => {
-      const got = (srv.address() as net.AddressInfo).port;
-      srv.close(() => resolve(got));
-    });
-  });
-}
-
-function probeUdp(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const sock = dgram.createSocket('udp4');
-    sock.once('error', () => {
-      sock.close();
-      resolve(false);
-    });
-    sock.bind(port, HOST, () => sock.close(() => resolve(true)));
-  });
-}
-
-/** A port currently free for both TCP and UDP on 127.0.0.1. */
-export async function freePort(): Promise<number> {
-  for (let i = 0; i < 50; i++) {
-    const port = await probeTcp(0);
-    if (port === undefined || handedOut.has(port)) continue;
-    if (!(await probeUdp(port))) continue;
-    handedOut.add(port);
-    return port;
-  }
-  throw new Error('freePort: no port free for both TCP and UDP after 50 tries');
-}
-
-// ---------------------------------------------------------------------------------------------
-// Running the tools
-
-interface RunResult {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-/** execFile without a shell; never rejects, so callers decide what a failure means. */
-function run(cmd: string, args: string[], input?: string): Promise<RunResult> {
-  return new Promise((resolve) => {
-    const child = execFile(
-      cmd,
-      args,
-      { timeout: TOOL_TIMEOUT_MS, maxBuffer: 64 * 1024 * 1024, encoding: 'utf8' },
-      (err, stdout, stderr) => {
-        const code = err ? (typeof err.code === 'number' ? err.code : -1) : 0;
-        resolve({ code, stdout, stderr: err && code === -1 ? `${stderr}${err.message}` : stderr });
-      },
-    );
-    if (input !== undefined) child.stdin?.end(input);
-    else child.stdin?.end();
-  });
-}
-
-function failure(what: string, r: RunResult): Error {
-  return new Error(`${what} exited with ${r.code}\nstdout:\n${r.stdout}\nstderr:\n${r.stderr}`);
-}
-
-/** `dig @127.0.0.1 -p PORT ...args` against any server (e.g. ns2), resolving to stdout. */
-export async function digAt(port: number, args: string[]): Promise<string> {
-  const r = await run('dig', [`@${HOST}`, '-p', String(port), ...args]);
-  if (r.code !== 0) throw failure(`dig ${args.join(' ')}`, r);
-  return r.stdout;
-}
+const tool = (cmd: string, args: string[], input?: string) =>
+  run(cmd, args, { input, timeoutMs: TOOL_TIMEOUT_MS });
 
 // ---------------------------------------------------------------------------------------------
 // Configuration
@@ -224,12 +126,6 @@ ${opts.extraOptions ?? ''}
 ${opts.zones.map((z) => zoneStanza(z, dir)).join('')}`;
 }
 
-function tail(text: string, lines = 40): string {
-  return text.split('\n').slice(-lines).join('\n');
-}
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
 // ---------------------------------------------------------------------------------------------
 // Start / stop
 
@@ -251,10 +147,9 @@ export async function startNamed(opts: NamedOptions): Promise<Named> {
 }
 
 async function startOnce(opts: NamedOptions): Promise<Named> {
-  installSafetyNet();
   const dir = await fs.promises.mkdtemp(path.join(os.tmpdir(), 'ns2-named-'));
-  const port = opts.port ?? (await freePort());
-  const rndcPort = await freePort();
+  const port = opts.port ?? (await freePortLocal());
+  const rndcPort = await freePortLocal();
   const keyFile = path.join(dir, 'rndc.key');
   const confFile = path.join(dir, 'named.conf');
   const logFile = path.join(dir, 'named.log');
@@ -265,52 +160,31 @@ async function startOnce(opts: NamedOptions): Promise<Named> {
   fs.writeFileSync(confFile, namedConf(dir, port, rndcPort, opts));
 
   // named writes straight into the log file, so the log is complete even if we never read it.
-  const logFd = fs.openSync(logFile, 'a');
-  const child = spawn('named', ['-g', '-n', '1', '-c', confFile], {
-    stdio: ['ignore', logFd, logFd],
-    cwd: dir,
-  });
-  fs.closeSync(logFd);
-  // Don't let a forgotten server keep the test process alive; the exit hook kills it.
-  child.unref();
-
-  const exited = new Promise<void>((resolve) => {
-    if (child.exitCode !== null || child.signalCode !== null) resolve();
-    else child.once('exit', () => resolve());
-  });
-  child.once('error', () => undefined);
-  if (child.pid === undefined) {
+  // unref: a forgotten server does not keep the test process alive; the exit hook kills it.
+  let proc: Proc;
+  try {
+    proc = startProc('named', 'named', ['-g', '-n', '1', '-c', confFile], {
+      cwd: dir,
+      logFile,
+      unref: true,
+      removeDirOnExit: dir,
+    });
+  } catch {
     await fs.promises.rm(dir, { recursive: true, force: true });
     throw new Error('could not spawn named (is bind9 installed?)');
   }
-  const pid = child.pid;
-  live.set(pid, { child, dir });
-
-  const log = () => {
-    try {
-      return fs.readFileSync(logFile, 'utf8');
-    } catch {
-      return '';
-    }
-  };
-
+  const log = proc.log;
   let stopped: Promise<void> | undefined;
   const stop = (): Promise<void> => {
     stopped ??= (async () => {
-      if (running(child)) {
-        signal(child, 'SIGTERM');
-        const timer = setTimeout(() => signal(child, 'SIGKILL'), KILL_AFTER_MS);
-        await exited;
-        clearTimeout(timer);
-      }
+      await proc.stop('SIGTERM', KILL_AFTER_MS);
       fs.rmSync(dir, { recursive: true, force: true });
-      live.delete(pid);
     })();
     return stopped;
   };
 
   const rndc = async (args: string[]): Promise<string> => {
-    const r = await run('rndc', ['-s', HOST, '-p', String(rndcPort), '-k', keyFile, ...args]);
+    const r = await tool('rndc', ['-s', HOST, '-p', String(rndcPort), '-k', keyFile, ...args]);
     if (r.code !== 0) throw failure(`rndc ${args.join(' ')}`, r);
     return r.stdout;
   };
@@ -319,7 +193,7 @@ async function startOnce(opts: NamedOptions): Promise<Named> {
     port,
     rndcPort,
     dir,
-    pid,
+    pid: proc.pid,
     log,
     dig: (args) => digAt(port, args),
     rndc,
@@ -350,13 +224,13 @@ async function startOnce(opts: NamedOptions): Promise<Named> {
     async nsupdate(script: string): Promise<void> {
       const lines = script.split('\n').filter((l) => l.trim() !== '');
       if (lines.at(-1)?.trim() !== 'send') lines.push('send');
-      const r = await run('nsupdate', [], `server ${HOST} ${port}\n${lines.join('\n')}\n`);
+      const r = await tool('nsupdate', [], `server ${HOST} ${port}\n${lines.join('\n')}\n`);
       if (r.code !== 0) throw failure('nsupdate', r);
     },
   };
 
   try {
-    await waitReady(named, opts.zones, () => !running(child));
+    await waitReady(named, opts.zones, () => !proc.running());
   } catch (err) {
     const text = tail(log());
     await stop();
@@ -384,7 +258,7 @@ async function waitReady(named: Named, zones: ZoneSpec[], hasExited: () => boole
     if (problem) throw problem;
     if (hasExited()) throw new Error('named exited during startup');
     for (let i = pending.length - 1; i >= 0; i--) {
-      const r = await run('dig', [
+      const r = await tool('dig', [
         `@${HOST}`,
         '-p',
         String(named.port),
@@ -409,4 +283,173 @@ async function waitReady(named: Named, zones: ZoneSpec[], hasExited: () => boole
   throw new Error(
     `named not ready after ${READY_TIMEOUT_MS} ms (zones not answering: ${pending.join(', ') || 'none'}; rndc ${rndcOk ? 'ok' : 'not ready'})`,
   );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Long-lived BIND servers in a given directory (the bench): started without waiting, the caller
+// times readiness itself; zone files and ports are the caller's.
+
+function rndcKeyFile(dir: string): string {
+  const file = path.join(dir, 'rndc.key');
+  fs.writeFileSync(
+    file,
+    `key "rndc-key" { algorithm hmac-sha256; secret "${randomBytes(32).toString('base64')}"; };\n`,
+  );
+  return file;
+}
+
+function serverOptions(dir: string, port: number): string {
+  return `  directory "${dir}";
+  pid-file "${path.join(dir, 'named.pid')}";
+  session-keyfile "${path.join(dir, 'session.key')}";
+  managed-keys-directory "${dir}";
+  listen-on port ${port} { ${HOST}; };
+  listen-on-v6 { none; };
+  recursion no;
+  dnssec-validation no;
+  notify-source ${HOST};
+  transfer-source ${HOST};`;
+}
+
+export interface NamedServer {
+  proc: Proc;
+  port: number;
+  rndcPort: number;
+  dir: string;
+  confFile: string;
+  rndc(args: string[]): Promise<string>;
+}
+
+export interface NamedServerOptions {
+  /** `taskset -c CPUS` (see proc.ts); undefined: not pinned. */
+  cpus?: string;
+  /** named -n (worker threads), default 1. */
+  threads?: number;
+}
+
+function namedServer(
+  name: string,
+  dir: string,
+  port: number,
+  rndcPort: number,
+  confFile: string,
+  o: NamedServerOptions,
+): NamedServer {
+  const keyFile = path.join(dir, 'rndc.key');
+  const proc = startProc(name, 'named', ['-g', '-n', String(o.threads ?? 1), '-c', confFile], {
+    cwd: dir,
+    logFile: path.join(dir, 'named.log'),
+    cpus: o.cpus,
+  });
+  return {
+    proc,
+    port,
+    rndcPort,
+    dir,
+    confFile,
+    rndc: async (args) =>
+      (
+        await mustRun('rndc', ['-s', HOST, '-p', String(rndcPort), '-k', keyFile, ...args], {
+          timeoutMs: 30_000,
+        })
+      ).stdout,
+  };
+}
+
+export interface PrimaryZone {
+  name: string;
+  file: string;
+}
+
+/** BIND primary in `dir`: allow-update + ixfr-from-differences, NOTIFY to `notifyPorts` only. */
+export function startBindPrimary(
+  dir: string,
+  port: number,
+  rndcPort: number,
+  zones: PrimaryZone[],
+  notifyPorts: number[],
+  o: NamedServerOptions = {},
+): NamedServer {
+  fs.mkdirSync(dir, { recursive: true });
+  rndcKeyFile(dir);
+  const zoneStanzas = zones
+    .map(
+      (z) => `zone "${z.name}" {
+  type primary;
+  file "${z.file}";
+  allow-transfer { ${HOST}; };
+  allow-update { ${HOST}; };
+  ixfr-from-differences yes;
+  max-ixfr-ratio unlimited;
+  notify explicit;
+  also-notify { ${notifyPorts.map((p) => `${HOST} port ${p};`).join(' ')} };
+};
+`,
+    )
+    .join('');
+  const confFile = path.join(dir, 'named.conf');
+  fs.writeFileSync(
+    confFile,
+    `include "${path.join(dir, 'rndc.key')}";
+controls { inet ${HOST} port ${rndcPort} allow { ${HOST}; } keys { "rndc-key"; }; };
+options {
+${serverOptions(dir, port)}
+  notify-delay 0;
+  // BIND rate-limits NOTIFY (default 20/s = batches every 500 ms): at the default the second
+  // also-notify target hears of a change 500 ms after the first. 10000/s = 1 ms batches, so
+  // every secondary is told at once.
+  notify-rate 10000;
+};
+${zoneStanzas}`,
+  );
+  return namedServer('named-primary', dir, port, rndcPort, confFile, o);
+}
+
+/**
+ * BIND secondary of `zone` in `dir` (config written on first start only, so a restart reloads
+ * the zone from its file); notifies nobody.
+ */
+export function startBindSecondary(
+  dir: string,
+  port: number,
+  rndcPort: number,
+  zone: string,
+  primaryPort: number,
+  o: NamedServerOptions = {},
+): NamedServer {
+  const confFile = path.join(dir, 'named.conf');
+  if (!fs.existsSync(confFile)) {
+    fs.mkdirSync(dir, { recursive: true });
+    rndcKeyFile(dir);
+    fs.writeFileSync(
+      confFile,
+      `include "${path.join(dir, 'rndc.key')}";
+controls { inet ${HOST} port ${rndcPort} allow { ${HOST}; } keys { "rndc-key"; }; };
+options {
+${serverOptions(dir, port)}
+  notify no;
+};
+zone "${zone}" {
+  type secondary;
+  file "${path.join(dir, `${zone}.bk`)}";
+  primaries { ${HOST} port ${primaryPort}; };
+  allow-notify { ${HOST}; };
+};
+`,
+    );
+  }
+  return namedServer('named-secondary', dir, port, rndcPort, confFile, o);
+}
+
+/** Epoch ms of named's `zone Z/IN: sending notifies (serial S)` log line (local time, ms). */
+export function notifySentAt(log: string, zone: string, serial: number): number | undefined {
+  const months = 'Jan Feb Mar Apr May Jun Jul Aug Sep Oct Nov Dec'.split(' ');
+  const re =
+    /^(\d{2})-(\w{3})-(\d{4}) (\d{2}):(\d{2}):(\d{2})\.(\d{3}) zone (\S+)\/IN: sending notifies \(serial (\d+)\)/gm;
+  for (const m of log.matchAll(re)) {
+    if (m[8] !== zone || Number(m[9]) !== serial) continue;
+    const [d, mon, y, h, mi, sec, ms] = [m[1], m[2], m[3], m[4], m[5], m[6], m[7]];
+    return new Date(+y, months.indexOf(mon), +d, +h, +mi, +sec, +ms).getTime();
+  }
+  return undefined;
 }
