@@ -271,6 +271,9 @@ function nsec3AtOrBefore(d: ImageData, key: Uint8Array): number {
   return lo - 1;
 }
 
+/** Decoded owners kept per image (a few MB at most). */
+const DECODED_MAX = 4096;
+
 /** The owners an IXFR touched, laid over a base image; each replaces the base's node whole. */
 interface Overlay {
   nodes: Map<string, Node>;
@@ -302,6 +305,12 @@ const larger = (a: Buffer | undefined, b: Buffer | undefined): Buffer | undefine
 
 /** One zone version as a ZoneReader (serve/lookup.ts reads it like the SQLite reader). */
 export class ZoneImage implements ZoneReader {
+  /**
+   * Owners decoded before (the apex — the first owner, it prefixes every key — NS and MX targets,
+   * popular names): the image never changes, so a decoded node stays right. Bounded; cleared when full.
+   */
+  private readonly decoded = new Map<number, Node>();
+
   private constructor(
     readonly base: ImageData,
     readonly serial: number,
@@ -348,7 +357,14 @@ export class ZoneImage implements ZoneReader {
       if (n) return n;
     }
     const i = findOwner(this.base, nkey);
-    return i < 0 ? new Map() : decodeNode(this.base, i);
+    if (i < 0) return new Map();
+    let node = this.decoded.get(i);
+    if (!node) {
+      if (this.decoded.size >= DECODED_MAX) this.decoded.clear();
+      node = decodeNode(this.base, i);
+      this.decoded.set(i, node);
+    }
+    return node;
   }
 
   hasChildren(nkey: Buffer): boolean {

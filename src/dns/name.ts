@@ -145,11 +145,29 @@ export function isSubdomain(name: Buffer, zone: Buffer): boolean {
  * interval (key(X), key(X) || 0xff): "has descendants" is one index range probe.
  */
 export function nameKey(wire: Buffer): Buffer {
-  const ls = labels(toLower(wire));
-  const chunks: Buffer[] = [];
-  for (let i = ls.length - 1; i >= 0; i--) chunks.push(Buffer.from([ls[i].length]), ls[i]);
-  return Buffer.concat(chunks);
+  // One pass for the label starts, one to write them root-first, lower-cased: on the query path.
+  let n = 0;
+  let pos = 0;
+  while (wire[pos] !== 0) {
+    LABEL_STARTS[n++] = pos;
+    pos += 1 + wire[pos];
+  }
+  const out = Buffer.allocUnsafe(pos);
+  let o = 0;
+  for (let i = n - 1; i >= 0; i--) {
+    const s = LABEL_STARTS[i];
+    const len = wire[s];
+    out[o++] = len;
+    for (let j = s + 1; j <= s + len; j++) {
+      const c = wire[j];
+      out[o++] = c >= 0x41 && c <= 0x5a ? c | 0x20 : c;
+    }
+  }
+  return out;
 }
+
+/** A name has at most 127 labels (255 octets). */
+const LABEL_STARTS = new Int32Array(128);
 
 // RFC 1035 §5.1: characters with special meaning in master files are escaped with '\'.
 const SPECIAL = new Set([0x22, 0x28, 0x29, 0x2e, 0x3b, 0x5c, 0x40, 0x24]);

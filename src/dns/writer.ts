@@ -3,7 +3,6 @@
  * response can be cut at an RRset boundary when it does not fit (RFC 2181 §9).
  * dns-packet does not compress, which turns a 67-byte answer into 108 bytes (STACK.md).
  */
-import { toLower } from './name.js';
 
 export class Overflow extends Error {}
 
@@ -35,6 +34,11 @@ function nameEnd(b: Buffer, pos: number): number {
   return pos + 1;
 }
 
+/** Per name: label starts and the hashes of each suffix (a name has at most 127 labels). */
+const STARTS = new Int32Array(128);
+const FOLDED = new Int32Array(128);
+const EXACT = new Int32Array(128);
+
 /** Pointers can only address the first 16 KiB of a message. */
 const MAX_POINTER = 0x3fff;
 
@@ -42,12 +46,12 @@ export class MessageWriter {
   readonly buf: Buffer;
   off = 0;
   private readonly limit: number;
-  /** lower-cased wire suffix (latin1 string) → offset where it was written */
-  private readonly names = new Map<string, number>();
-  /** exact-case wire suffix → offset, for names inside rdata */
-  private readonly exact = new Map<string, number>();
+  /** hash of a lower-cased wire suffix → offset where it was first written */
+  private readonly names = new Map<number, number>();
+  /** hash of an exact-case wire suffix → offset, for names inside rdata */
+  private readonly exact = new Map<number, number>();
   /** Compression entries in the order they were added, for reset(). */
-  private added: [Map<string, number>, string][] = [];
+  private added: [Map<number, number>, number][] = [];
 
   constructor(limit: number) {
     this.limit = limit;
@@ -83,32 +87,84 @@ export class MessageWriter {
    * their case is served as stored — both as BIND does.
    */
   name(wire: Buffer, compress = true, exactCase = false): void {
-    const lower = toLower(wire);
+    // Suffixes are found by a hash of their octets (folded and exact), computed from the root
+    // up in one pass, then confirmed against the bytes already written: no strings per label.
+    let n = 0;
     let pos = 0;
     while (wire[pos] !== 0) {
-      const ikey = lower.toString('latin1', pos);
-      const ekey = wire.toString('latin1', pos);
-      const at = compress ? (exactCase ? this.exact.get(ekey) : this.names.get(ikey)) : undefined;
-      if (at !== undefined) {
-        this.u16(0xc000 | at);
-        return;
+      STARTS[n++] = pos;
+      pos += 1 + wire[pos];
+    }
+    let hf = 0x811c9dc5 | 0;
+    let he = hf;
+    for (let i = n - 1; i >= 0; i--) {
+      const s = STARTS[i];
+      const len = wire[s];
+      hf = Math.imul(hf ^ len, 0x01000193);
+      he = Math.imul(he ^ len, 0x01000193);
+      for (let j = s + 1; j <= s + len; j++) {
+        const c = wire[j];
+        hf = Math.imul(hf ^ (c >= 0x41 && c <= 0x5a ? c | 0x20 : c), 0x01000193);
+        he = Math.imul(he ^ c, 0x01000193);
+      }
+      FOLDED[i] = hf & 0x3fffffff;
+      EXACT[i] = he & 0x3fffffff;
+    }
+    for (let i = 0; i < n; i++) {
+      const p = STARTS[i];
+      const fk = FOLDED[i];
+      const ek = EXACT[i];
+      if (compress) {
+        const at = exactCase ? this.exact.get(ek) : this.names.get(fk);
+        if (at !== undefined && this.sameName(wire, p, at, !exactCase)) {
+          this.u16(0xc000 | at);
+          return;
+        }
       }
       if (this.off <= MAX_POINTER) {
-        if (!this.names.has(ikey)) {
-          this.names.set(ikey, this.off);
-          this.added.push([this.names, ikey]);
+        if (!this.names.has(fk)) {
+          this.names.set(fk, this.off);
+          this.added.push([this.names, fk]);
         }
-        if (!this.exact.has(ekey)) {
-          this.exact.set(ekey, this.off);
-          this.added.push([this.exact, ekey]);
+        if (!this.exact.has(ek)) {
+          this.exact.set(ek, this.off);
+          this.added.push([this.exact, ek]);
         }
       }
-      const n = wire[pos];
-      this.bytes(wire.subarray(pos, pos + 1 + n));
-      pos += 1 + n;
+      const len = wire[p];
+      this.need(1 + len);
+      wire.copy(this.buf, this.off, p, p + 1 + len);
+      this.off += 1 + len;
     }
     this.need(1);
     this.buf[this.off++] = 0;
+  }
+
+  /** Whether the suffix of `wire` at `p` equals the name written at `at` (pointers followed). */
+  private sameName(wire: Buffer, p: number, at: number, fold: boolean): boolean {
+    const b = this.buf;
+    let q = at;
+    for (let labels = 0; labels < 128; labels++) {
+      let l = b[q];
+      while ((l & 0xc0) === 0xc0) {
+        q = ((l & 0x3f) << 8) | b[q + 1];
+        l = b[q];
+      }
+      if (l !== wire[p]) return false;
+      if (l === 0) return true;
+      for (let j = 1; j <= l; j++) {
+        let x = wire[p + j];
+        let y = b[q + j];
+        if (fold) {
+          if (x >= 0x41 && x <= 0x5a) x |= 0x20;
+          if (y >= 0x41 && y <= 0x5a) y |= 0x20;
+        }
+        if (x !== y) return false;
+      }
+      p += 1 + l;
+      q += 1 + l;
+    }
+    return false;
   }
 
   rr(owner: Buffer, type: number, klass: number, ttl: number, rdata: Buffer): void {

@@ -155,6 +155,7 @@ export class QueryHandler {
     return reply;
   }
 
+  /** One shape for every reply spec (sections filled in by the caller), so V8 keeps it monomorphic. */
   private base(q: Query, rcode: number, options?: EdnsOption[]): ResponseSpec {
     return {
       id: q.id,
@@ -163,6 +164,9 @@ export class QueryHandler {
       rcode,
       aa: false,
       question: { name: q.qname, type: q.qtype, class: q.qclass },
+      answer: undefined,
+      authority: undefined,
+      additional: undefined,
       edns: q.edns ? { dnssecOk: q.edns.dnssecOk, udpSize: this.opts.udpSize, options } : undefined,
     };
   }
@@ -196,14 +200,14 @@ export class QueryHandler {
         dnssecOk: q.edns?.dnssecOk === true,
       }),
     );
-    this.spansZones = res.answer.some((s) => s.type === TYPE.CNAME || s.type === TYPE.DNAME);
-    return {
-      ...this.base(q, res.rcode, this.expireOption(q, entry)),
-      aa: res.aa,
-      answer: res.answer,
-      authority: res.authority,
-      additional: res.additional,
-    };
+    for (const set of res.answer)
+      if (set.type === TYPE.CNAME || set.type === TYPE.DNAME) this.spansZones = true;
+    const spec = this.base(q, res.rcode, this.expireOption(q, entry));
+    spec.aa = res.aa;
+    spec.answer = res.answer;
+    spec.authority = res.authority;
+    spec.additional = res.additional;
+    return spec;
   }
 
   /**

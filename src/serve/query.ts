@@ -52,13 +52,22 @@ export function parseQuery(msg: Buffer, formerr: number, notimp: number): Parsed
   });
   if (h.qdcount !== 1) return fail(formerr);
   let q: ReturnType<typeof readQuestion>;
-  try {
-    q = readQuestion(msg, HEADER_LEN);
-  } catch {
-    return fail(formerr);
+  let questionWire: Buffer;
+  const plain = plainQuestionEnd(msg);
+  if (plain > 0) {
+    // The usual case, no pointer in the question: name and question are views of the request.
+    const name = msg.subarray(HEADER_LEN, plain - 4);
+    q = { q: { name, type: msg.readUInt16BE(plain - 4), class: msg.readUInt16BE(plain - 2) }, end: plain };
+    questionWire = msg.subarray(HEADER_LEN, plain);
+  } else {
+    try {
+      q = readQuestion(msg, HEADER_LEN);
+    } catch {
+      return fail(formerr);
+    }
+    // Rebuilt from the expanded name: a pointer in the question must not be echoed as is.
+    questionWire = Buffer.concat([q.q.name, msg.subarray(q.end - 4, q.end)]);
   }
-  // Rebuilt from the expanded name: a pointer in the question must not be echoed as is.
-  const questionWire = Buffer.concat([q.q.name, msg.subarray(q.end - 4, q.end)]);
   const opcode = opcodeOf(h.flags);
   const rrs = h.ancount + h.nscount + h.arcount;
   if (q.end + rrs * MIN_RR > msg.length) return fail(formerr, questionWire);
@@ -103,4 +112,23 @@ export function parseQuery(msg: Buffer, formerr: number, notimp: number): Parsed
       soaSerial,
     },
   };
+}
+
+/**
+ * End of the question when its name is written without pointers and is well formed (labels of at
+ * most 63 octets, at most 255 octets in all) and type and class fit; 0 otherwise (the full reader
+ * then decides). The views it allows are only used while the request is answered.
+ */
+function plainQuestionEnd(msg: Buffer): number {
+  let pos = HEADER_LEN;
+  for (;;) {
+    if (pos >= msg.length) return 0;
+    const l = msg[pos];
+    if (l === 0) break;
+    if (l > 63) return 0;
+    pos += 1 + l;
+    if (pos - HEADER_LEN + 1 > 255) return 0;
+  }
+  const end = pos + 1 + 4;
+  return end <= msg.length ? end : 0;
 }
