@@ -36,6 +36,8 @@ export interface ImageData {
   nsecNode: Uint32Array;
   /** Owners holding an NSEC3, in owner order. */
   nsec3Node: Uint32Array;
+  /** Open-addressing hash of the owners (index or -1; size a power of two ≥ 2 × owners). */
+  hash: Int32Array;
 }
 
 type Node = Map<number, StoredRRset>;
@@ -153,7 +155,19 @@ export class ImageBuilder {
       nsecKeys.push(c);
       nsecOff.push(nsecKeys.len);
     }
+    const owners = this.keyOff.length - 1;
+    let size = 16;
+    while (size < owners * 2) size *= 2;
+    const hash = new Int32Array(shared ? new SharedArrayBuffer(size * 4) : new ArrayBuffer(size * 4)).fill(
+      -1,
+    );
+    for (let i = 0; i < owners; i++) {
+      let h = fnv(keys, off[i], off[i + 1] - off[i]) & (size - 1);
+      while (hash[h] !== -1) h = (h + 1) & (size - 1);
+      hash[h] = i;
+    }
     return {
+      hash,
       keys: u8(keys, this.keys.len),
       keyOff: u32(this.keyOff),
       rrStart: u32(this.rrStart),
@@ -192,19 +206,22 @@ export function buildImage(rows: Iterable<[Buffer, number, number, Buffer]>): Im
 /** Owners an image holds. */
 export const ownerCount = (d: ImageData): number => d.keyOff.length - 1;
 
-/** Index of the owner `key` in `d`, or -1. */
+/** FNV-1a over b[off, off+len). */
+function fnv(b: Uint8Array, off: number, len: number): number {
+  let h = 0x811c9dc5;
+  for (let i = off; i < off + len; i++) h = Math.imul(h ^ b[i], 0x01000193);
+  return h >>> 0;
+}
+
+/** Index of the owner `key` in `d`, or -1: one hash probe or a few, one comparison. */
 function findOwner(d: ImageData, key: Uint8Array): number {
-  let lo = 0;
-  let hi = d.keyOff.length - 2;
-  while (lo <= hi) {
-    const mid = (lo + hi) >>> 1;
-    const s = d.keyOff[mid];
-    const c = cmp(d.keys, s, d.keyOff[mid + 1] - s, key, 0, key.length);
-    if (c === 0) return mid;
-    if (c < 0) lo = mid + 1;
-    else hi = mid - 1;
+  const mask = d.hash.length - 1;
+  for (let h = fnv(key, 0, key.length) & mask; ; h = (h + 1) & mask) {
+    const i = d.hash[h];
+    if (i < 0) return -1;
+    const s = d.keyOff[i];
+    if (cmp(d.keys, s, d.keyOff[i + 1] - s, key, 0, key.length) === 0) return i;
   }
-  return -1;
 }
 
 /** Index of the first owner sorting after `key` (may be ownerCount). */
