@@ -212,14 +212,15 @@ function migrateV4(db: Database.Database): void {
 
 export const SCHEMA_VERSION = MIGRATIONS.length;
 
-export function migrate(db: Database.Database): void {
+/** Brings the database to `target` (default: this ns2's version; lower only for tests). */
+export function migrate(db: Database.Database, target = SCHEMA_VERSION): void {
   db.exec('CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL) STRICT');
   const row = db.prepare('SELECT max(version) AS v FROM schema_version').get() as { v: number | null };
   const current = row.v ?? 0;
   if (current > SCHEMA_VERSION) {
     throw new Error(`database schema version ${current} is newer than this ns2 (${SCHEMA_VERSION})`);
   }
-  for (let v = current; v < SCHEMA_VERSION; v++) {
+  for (let v = current; v < target; v++) {
     db.transaction(() => {
       const m = MIGRATIONS[v];
       if (typeof m === 'string') db.exec(m);
