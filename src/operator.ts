@@ -1,8 +1,9 @@
 /** Operator commands that read the database or probe the running server. */
 import type { Config } from './config.js';
 import { readHeader } from './dns/message.js';
-import { ROOT, textToName } from './dns/name.js';
+import { keyToName, nameToText, ROOT, textToName } from './dns/name.js';
 import { rcodeText } from './dns/rcode.js';
+import { rdataToText } from './dns/rdata.js';
 import { TYPE } from './dns/types.js';
 import { ZoneStore } from './store/zone-store.js';
 import { buildQuery } from './xfrin/query.js';
@@ -76,11 +77,21 @@ export function dumpZone(config: Config, zone: string): number {
     }
     const rows = store.db
       .prepare(
-        `SELECT name, ttl, type, rdata, rtype FROM records WHERE zone = ?
+        `SELECT name, ttl, type, rdata, rtype, nkey, rdata_wire FROM records WHERE zone = ?
          ORDER BY rtype != 6, nkey, rtype, rdata_wire`,
       )
-      .all(name) as { name: string; ttl: number; type: string; rdata: string; rtype: number }[];
-    const line = (r: (typeof rows)[number]) => `${r.name}.\t${r.ttl}\tIN\t${r.type}\t${r.rdata}\n`;
+      .all(name) as {
+      name: string | null;
+      ttl: number;
+      type: string;
+      rdata: string | null;
+      rtype: number;
+      nkey: Buffer;
+      rdata_wire: Buffer;
+    }[];
+    // Right after a large transfer the store may still be writing the text: derive what is missing.
+    const line = (r: (typeof rows)[number]) =>
+      `${r.name ?? nameToText(keyToName(r.nkey), false)}.\t${r.ttl}\tIN\t${r.type}\t${r.rdata ?? rdataToText(r.rtype, r.rdata_wire)}\n`;
     for (const r of rows) process.stdout.write(line(r));
     const soa = rows.find((r) => r.rtype === TYPE.SOA);
     if (soa) process.stdout.write(line(soa));

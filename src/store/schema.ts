@@ -5,10 +5,14 @@
  *
  * Operator-facing columns (documented in README): zones.*, records.{zone,name,type,ttl,rdata},
  * changes.*. Columns ending in _wire / nkey / rtype are what serving reads.
+ * Since v4 `records` is a VIEW over `rr` (the RRs, keyed by integer zone id, owner key, type and
+ * wire rdata: one B-tree, no second copy in an index) and `rr_text` (presentation text by `seq`,
+ * written after a large load commits, see ZoneStore.fillText).
  * Timestamps are Unix seconds (INTEGER) everywhere: `datetime(col, 'unixepoch')` shows them.
  */
 import type Database from 'better-sqlite3';
 import { canonicalKey } from '../dns/dnssec.js';
+import { TYPE, typeToText } from '../dns/types.js';
 
 type Migration = string | ((db: Database.Database) => void);
 
@@ -108,18 +112,115 @@ const MIGRATIONS: Migration[] = [
       CREATE INDEX records_nsec3 ON records (zone, nkey) WHERE rtype = 50;
     `);
   },
+  // 4: integer zone ids; the RRs in one clustered B-tree; presentation text beside them.
+  migrateV4,
 ];
+
+/**
+ * v4 layout. `rr` is WITHOUT ROWID keyed by (zone_id, nkey, rtype, rdata_wire): node lookups,
+ * "any name below", IXFR's exact delete and the duplicate check all read that one key, so no
+ * index has to repeat the rdata (v3's records_lookup stored every RR twice). `seq` is a global
+ * counter giving each RR its stored (arrival) order and its key into `rr_text`; a bulk load
+ * assigns it in owner order so `rr_text` grows by appends. Text is written after a large load
+ * commits (`text_backlog` says what is still missing), so `records.name`/`rdata` may be NULL
+ * for a few seconds after a big transfer.
+ */
+export const V4_DDL = `
+  CREATE TABLE rr (
+    zone_id    INTEGER NOT NULL,  -- zones.id
+    nkey       BLOB NOT NULL,     -- owner as root-first length-prefixed labels (dns/name.ts nameKey)
+    rtype      INTEGER NOT NULL,  -- numeric type
+    rdata_wire BLOB NOT NULL,     -- rdata exactly as transferred (names uncompressed)
+    seq        INTEGER NOT NULL,  -- stored order (RRs of a node are served in seq order); rr_text key
+    ttl        INTEGER NOT NULL,
+    ckey       BLOB,              -- NSEC only: canonical-order key of the owner (RFC 4034 §6.1)
+    PRIMARY KEY (zone_id, nkey, rtype, rdata_wire)
+  ) STRICT, WITHOUT ROWID;
+  CREATE INDEX rr_nsec ON rr (zone_id, ckey) WHERE rtype = 47;
+  CREATE INDEX rr_nsec3 ON rr (zone_id, nkey) WHERE rtype = 50;
+
+  CREATE TABLE rr_text (
+    seq   INTEGER PRIMARY KEY,    -- rr.seq
+    name  TEXT NOT NULL,          -- owner, presentation format, lower case, no trailing dot
+    rdata TEXT NOT NULL           -- presentation format as dig prints it
+  ) STRICT;
+
+  -- Next rr.seq to hand out (one row).
+  CREATE TABLE rr_seq (next INTEGER NOT NULL) STRICT;
+
+  -- Zones whose RRs with seq >= min_seq may still lack rr_text; the fill walks rr in key order
+  -- from the cursor (cur_*), one small transaction per batch.
+  CREATE TABLE text_backlog (
+    zone_id   INTEGER PRIMARY KEY,
+    min_seq   INTEGER NOT NULL,
+    cur_nkey  BLOB,
+    cur_rtype INTEGER,
+    cur_rdata BLOB
+  ) STRICT;
+
+  -- Type mnemonics for the records view (TYPEnnn for the others, RFC 3597).
+  CREATE TABLE rr_types (rtype INTEGER PRIMARY KEY, name TEXT NOT NULL) STRICT;
+`;
+
+/** The operator's `records`: one row per RR with the v3 columns (zone, name, type, ttl, rdata, …). */
+export const V4_VIEW = `
+  CREATE VIEW records AS
+    SELECT z.name AS zone, t.name AS name, coalesce(ty.name, 'TYPE' || r.rtype) AS type, r.ttl AS ttl,
+           t.rdata AS rdata, r.rtype AS rtype, r.nkey AS nkey, r.rdata_wire AS rdata_wire, r.ckey AS ckey,
+           r.seq AS id, r.zone_id AS zone_id
+      FROM rr r JOIN zones z ON z.id = r.zone_id
+      LEFT JOIN rr_text t ON t.seq = r.seq
+      LEFT JOIN rr_types ty ON ty.rtype = r.rtype;
+`;
+
+function migrateV4(db: Database.Database): void {
+  db.exec(`
+    CREATE TABLE zones_v4 (
+      id            INTEGER PRIMARY KEY,
+      name          TEXT NOT NULL UNIQUE,      -- lower case, no trailing dot
+      serial        INTEGER,                   -- SOA serial we serve; NULL before the first transfer
+      state         TEXT NOT NULL DEFAULT 'never_loaded', -- never_loaded | ok | expired
+      primary_addr  TEXT,                      -- primary that served the last transfer, "addr#port"
+      last_refresh  INTEGER,                   -- last successful SOA check or transfer
+      last_transfer INTEGER,                   -- last applied transfer
+      next_refresh  INTEGER,                   -- when the next SOA check is due
+      expires_at    INTEGER,                   -- when the zone stops being served without a refresh
+      records       INTEGER NOT NULL DEFAULT 0 -- RR count of the served version
+    ) STRICT;
+    INSERT INTO zones_v4 (name, serial, state, primary_addr, last_refresh, last_transfer, next_refresh,
+                          expires_at, records)
+      SELECT name, serial, state, primary_addr, last_refresh, last_transfer, next_refresh, expires_at, records
+        FROM zones ORDER BY name;
+  `);
+  db.exec(V4_DDL);
+  // The old rowid order is the stored order: it becomes seq. Text moves over as it is.
+  db.exec(`
+    INSERT OR IGNORE INTO rr (zone_id, nkey, rtype, rdata_wire, seq, ttl, ckey)
+      SELECT z.id, r.nkey, r.rtype, r.rdata_wire, r.id, r.ttl, r.ckey
+        FROM records r JOIN zones_v4 z ON z.name = r.zone ORDER BY z.id, r.nkey, r.rtype, r.rdata_wire;
+    INSERT INTO rr_text (seq, name, rdata) SELECT r.id, r.name, r.rdata FROM records r
+      WHERE r.id IN (SELECT seq FROM rr);
+    INSERT INTO rr_seq (next) SELECT coalesce(max(id), 0) + 1 FROM records;
+    DROP TABLE records;
+    DROP TABLE zones;
+    ALTER TABLE zones_v4 RENAME TO zones;
+  `);
+  db.exec(V4_VIEW);
+  const types = db.prepare('INSERT OR REPLACE INTO rr_types (rtype, name) VALUES (?, ?)');
+  for (const n of new Set(Object.values(TYPE))) types.run(n, typeToText(n));
+}
 
 export const SCHEMA_VERSION = MIGRATIONS.length;
 
-export function migrate(db: Database.Database): void {
+/** Brings the database to `target` (default: this ns2's version; lower only for tests). */
+export function migrate(db: Database.Database, target = SCHEMA_VERSION): void {
   db.exec('CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL) STRICT');
   const row = db.prepare('SELECT max(version) AS v FROM schema_version').get() as { v: number | null };
   const current = row.v ?? 0;
   if (current > SCHEMA_VERSION) {
     throw new Error(`database schema version ${current} is newer than this ns2 (${SCHEMA_VERSION})`);
   }
-  for (let v = current; v < SCHEMA_VERSION; v++) {
+  for (let v = current; v < target; v++) {
     db.transaction(() => {
       const m = MIGRATIONS[v];
       if (typeof m === 'string') db.exec(m);

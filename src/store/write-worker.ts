@@ -1,6 +1,8 @@
 /**
  * The store writer thread (see writer.ts): one connection, one operation at a time, in order.
  * A failed fire-and-forget batch (addIncoming) is remembered and reported when its zone commits.
+ * Between operations it writes the presentation text a large load left for later
+ * (ZoneStore.fillText, a few milliseconds per batch), so a queued operation waits at most one batch.
  */
 import fs from 'node:fs';
 import os from 'node:os';
@@ -23,10 +25,36 @@ try {
 
 const store = new ZoneStore((workerData as { file: string }).file);
 const images = new ImageSource(store);
+// Bulk loads and differences walk B-trees of tens of MB: a larger page cache for this connection.
+store.db.pragma('cache_size = -65536');
 const failed = new Map<number, Error>();
+let filling = false;
+let closed = false;
+
+/** One text batch per turn of the event loop, until none is left. */
+function fill(): void {
+  if (filling || closed) return;
+  filling = true;
+  const step = () => {
+    let more = false;
+    if (!closed) {
+      try {
+        more = store.fillText();
+      } catch {
+        more = false; // retried after the next operation (or at the next start)
+      }
+      // id 0 with no pending call: the main thread's read snapshot is stale, nothing more.
+      parentPort!.postMessage({ id: 0, ok: true, value: undefined });
+    }
+    if (more) setImmediate(step);
+    else filling = false;
+  };
+  setImmediate(step);
+}
 
 parentPort!.on('message', (m: { id: number; op: string; args: unknown[] }) => {
   if (m.op === 'close') {
+    closed = true;
     store.close();
     parentPort!.postMessage({ id: m.id, ok: true, value: undefined });
     return;
@@ -48,4 +76,7 @@ parentPort!.on('message', (m: { id: number; op: string; args: unknown[] }) => {
         message: err.message,
       });
   }
+  if (m.op === 'commitIncoming') fill();
 });
+
+fill(); // text a previous run left unfinished

@@ -176,7 +176,10 @@ export class DirectWriter implements StoreWriter {
   async commitIncoming(id: number, zone: string, meta: ApplyMeta) {
     const e = this.failed.get(id);
     if (e) throw e;
-    return this.run<ApplyResult>('commitIncoming', id, zone, meta);
+    const result = this.run<ApplyResult>('commitIncoming', id, zone, meta);
+    // In-process there is no idle thread to write the text later: finish it now.
+    while (this.store.fillText()) {}
+    return result;
   }
   async dropIncoming(id: number) {
     this.failed.delete(id);
@@ -221,10 +224,10 @@ export class WorkerWriter implements StoreWriter {
     this.worker = startThread(import.meta.url, 'write-worker', { file });
     this.worker.on('message', (r: Reply) => {
       const p = this.pending.get(r.id);
-      if (!p) return;
-      this.pending.delete(r.id);
       this.onWrite();
       if (r.ok && r.image) this.onImage(r.image);
+      if (!p) return; // a background write of the worker's own (presentation text)
+      this.pending.delete(r.id);
       if (r.ok) p.resolve(r.value);
       else p.reject(revive(r.name, r.message));
     });

@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { canonicalKey } from '../dns/dnssec.js';
-import { nameKey, nameToText, textToName, toLower } from '../dns/name.js';
+import { keyToName, nameKey, nameToText, textToName, toLower } from '../dns/name.js';
 import { rdataToText } from '../dns/rdata.js';
 import { parseSoa } from '../dns/soa.js';
 import { TYPE, typeToText } from '../dns/types.js';
@@ -108,6 +108,13 @@ export interface TransferRow {
 const TRANSFERS_KEPT = 1000;
 
 const INSERT_BATCH = 500;
+/** Up to this many new RRs get their presentation text inside the commit; more are filled after. */
+export const INLINE_TEXT = 20_000;
+/** RRs per background text transaction (a few ms each, so writes queued behind it barely wait). */
+const TEXT_BATCH = 4000;
+
+const ZONE_COLS =
+  'name, serial, state, primary_addr, last_refresh, last_transfer, next_refresh, expires_at, records';
 
 export class ZoneStore {
   readonly db: Database.Database;
@@ -116,6 +123,10 @@ export class ZoneStore {
   private readonly stNsec: Database.Statement;
   private readonly stNsec3: Database.Statement;
   private readonly stNsec3Last: Database.Statement;
+  private readonly stZoneId: Database.Statement;
+  private readonly stZone: Database.Statement;
+  private readonly stSoa: Database.Statement;
+  private readonly zoneIds = new Map<string, number>();
   private incomingSeq = 0;
   private readonly stBegin: Database.Statement;
   private reading = false;
@@ -133,26 +144,33 @@ export class ZoneStore {
     this.db.pragma('journal_size_limit = 67108864');
     migrate(this.db);
     this.stNode = this.db
-      .prepare('SELECT rtype, ttl, rdata_wire FROM records WHERE zone = ? AND nkey = ? ORDER BY id')
+      .prepare('SELECT rtype, ttl, rdata_wire FROM rr WHERE zone_id = ? AND nkey = ? ORDER BY seq')
       .raw();
     this.stChildren = this.db
-      .prepare('SELECT 1 FROM records WHERE zone = ? AND nkey > ? AND nkey < ? LIMIT 1')
+      .prepare('SELECT 1 FROM rr WHERE zone_id = ? AND nkey > ? AND nkey < ? LIMIT 1')
       .raw();
     this.stBegin = this.db.prepare('BEGIN');
     this.stCommit = this.db.prepare('COMMIT');
     this.stNsec = this.db
       .prepare(
-        'SELECT nkey FROM records WHERE zone = ? AND rtype = 47 AND ckey <= ? ORDER BY ckey DESC LIMIT 1',
+        'SELECT nkey FROM rr WHERE zone_id = ? AND rtype = 47 AND ckey <= ? ORDER BY ckey DESC LIMIT 1',
       )
       .raw();
     this.stNsec3 = this.db
       .prepare(
-        'SELECT nkey FROM records WHERE zone = ? AND rtype = 50 AND nkey <= ? ORDER BY nkey DESC LIMIT 1',
+        'SELECT nkey FROM rr INDEXED BY rr_nsec3 WHERE zone_id = ? AND rtype = 50 AND nkey <= ? ORDER BY nkey DESC LIMIT 1',
       )
       .raw();
     this.stNsec3Last = this.db
-      .prepare('SELECT nkey FROM records WHERE zone = ? AND rtype = 50 ORDER BY nkey DESC LIMIT 1')
+      .prepare(
+        'SELECT nkey FROM rr INDEXED BY rr_nsec3 WHERE zone_id = ? AND rtype = 50 ORDER BY nkey DESC LIMIT 1',
+      )
       .raw();
+    this.stZoneId = this.db.prepare('SELECT id FROM zones WHERE name = ?').pluck();
+    this.stZone = this.db.prepare(`SELECT ${ZONE_COLS} FROM zones WHERE name = ?`);
+    this.stSoa = this.db.prepare(
+      'SELECT ttl, rdata_wire FROM rr WHERE zone_id = ? AND nkey = ? AND rtype = 6 LIMIT 1',
+    );
   }
 
   close(): void {
@@ -191,6 +209,16 @@ export class ZoneStore {
     this.reading = false;
   }
 
+  /** The zone's integer id (rows of `rr` carry it), or -1 while it has no row (matches nothing). */
+  private idOf(zone: string): number {
+    const known = this.zoneIds.get(zone);
+    if (known !== undefined) return known;
+    const id = this.stZoneId.get(zone) as number | undefined;
+    if (id === undefined) return -1;
+    this.zoneIds.set(zone, id);
+    return id;
+  }
+
   /** Makes sure a configured zone has its row (state never_loaded until the first transfer). */
   ensureZone(name: string): void {
     this.endRead();
@@ -199,12 +227,12 @@ export class ZoneStore {
 
   zone(name: string): ZoneRow | undefined {
     if (!this.db.inTransaction || this.reading) this.readView();
-    return this.db.prepare('SELECT * FROM zones WHERE name = ?').get(name) as ZoneRow | undefined;
+    return this.stZone.get(name) as ZoneRow | undefined;
   }
 
   zones(): ZoneRow[] {
     if (!this.db.inTransaction || this.reading) this.readView();
-    return this.db.prepare('SELECT * FROM zones ORDER BY name').all() as ZoneRow[];
+    return this.db.prepare(`SELECT ${ZONE_COLS} FROM zones ORDER BY name`).all() as ZoneRow[];
   }
 
   updateZone(name: string, fields: Partial<Omit<ZoneRow, 'name'>>): void {
@@ -218,11 +246,18 @@ export class ZoneStore {
   /** The served SOA record (for the IXFR request), or undefined before the first transfer. */
   soaRecord(zone: string): { ttl: number; rdata: Buffer; serial: number } | undefined {
     if (!this.db.inTransaction || this.reading) this.readView();
-    const row = this.db
-      .prepare('SELECT ttl, rdata_wire FROM records WHERE zone = ? AND rtype = 6 AND nkey = ? LIMIT 1')
-      .get(zone, nameKey(textToName(zone))) as { ttl: number; rdata_wire: Buffer } | undefined;
+    const row = this.stSoa.get(this.idOf(zone), nameKey(textToName(zone))) as
+      | { ttl: number; rdata_wire: Buffer }
+      | undefined;
     if (!row) return undefined;
     return { ttl: row.ttl, rdata: row.rdata_wire, serial: parseSoa(row.rdata_wire).serial };
+  }
+
+  /** Hands out `n` consecutive rr.seq values (inside the caller's write transaction). */
+  private takeSeq(n: number): number {
+    const base = this.db.prepare('SELECT next FROM rr_seq').pluck().get() as number;
+    this.db.prepare('UPDATE rr_seq SET next = ?').run(base + n);
+    return base;
   }
 
   /**
@@ -237,13 +272,14 @@ export class ZoneStore {
   ): ApplyResult & { serial: number } {
     this.endRead();
     const db = this.db;
-    const del = db.prepare(
-      'DELETE FROM records WHERE zone = ? AND nkey = ? AND rtype = ? AND rdata_wire = ?',
-    );
+    const del = db
+      .prepare('DELETE FROM rr WHERE zone_id = ? AND nkey = ? AND rtype = ? AND rdata_wire = ? RETURNING seq')
+      .pluck();
+    const delText = db.prepare('DELETE FROM rr_text WHERE seq = ?');
     const add = db.prepare(
-      `INSERT OR IGNORE INTO records (zone, name, type, ttl, rdata, rtype, nkey, rdata_wire, ckey)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      `INSERT OR IGNORE INTO rr (zone_id, nkey, rtype, rdata_wire, seq, ttl, ckey) VALUES (?, ?, ?, ?, ?, ?, ?)`,
     );
+    const addText = db.prepare('INSERT INTO rr_text (seq, name, rdata) VALUES (?, ?, ?)');
     const change = db.prepare(
       `INSERT INTO changes (zone, serial_from, serial_to, kind, applied_at, primary_addr, removed, added)
        VALUES (?, ?, ?, 'ixfr', ?, ?, ?, ?)`,
@@ -259,6 +295,8 @@ export class ZoneStore {
       if (diffs.length === 0 || diffs[0].from !== prev.serial) {
         throw new InconsistentDiff(`diff starts at serial ${diffs[0]?.from}, we hold ${prev.serial}`);
       }
+      const zid = this.idOf(zone);
+      let seq = this.takeSeq(diffs.reduce((n, d) => n + d.added.length, 0));
       let added = 0;
       let removed = 0;
       let changeId = 0;
@@ -268,22 +306,28 @@ export class ZoneStore {
             .lastInsertRowid,
         );
         for (const rr of d.deleted) {
-          const row = rowOf(rr);
-          if (del.run(zone, row[5], rr.type, rr.rdata).changes !== 1) {
+          const nkey = ownerKey(rr.owner);
+          const gone = del.get(zid, nkey, rr.type, rr.rdata) as number | undefined;
+          const text = textOf(rr, nkey);
+          if (gone === undefined) {
             throw new InconsistentDiff(
-              `version ${d.from}→${d.to} deletes ${row[0]} ${row[1]} ${row[3]}, which we do not hold`,
+              `version ${d.from}→${d.to} deletes ${text.name} ${text.type} ${text.rdata}, which we do not hold`,
             );
           }
-          changeRr.run(changeId, 'del', ...row.slice(0, 7));
+          delText.run(gone);
+          changeRr.run(changeId, 'del', text.name, text.type, rr.ttl, text.rdata, rr.type, nkey, rr.rdata);
         }
         for (const rr of d.added) {
-          const row = rowOf(rr);
-          if (add.run(zone, ...row).changes !== 1) {
+          const nkey = ownerKey(rr.owner);
+          const text = textOf(rr, nkey);
+          const ckey = rr.type === TYPE.NSEC ? canonicalKey(nkey) : null;
+          if (add.run(zid, nkey, rr.type, rr.rdata, seq, rr.ttl, ckey).changes !== 1) {
             throw new InconsistentDiff(
-              `version ${d.from}→${d.to} adds ${row[0]} ${row[1]} ${row[3]}, which we already hold`,
+              `version ${d.from}→${d.to} adds ${text.name} ${text.type} ${text.rdata}, which we already hold`,
             );
           }
-          changeRr.run(changeId, 'add', ...row.slice(0, 7));
+          addText.run(seq++, text.name, text.rdata);
+          changeRr.run(changeId, 'add', text.name, text.type, rr.ttl, text.rdata, rr.type, nkey, rr.rdata);
         }
         added += d.added.length;
         removed += d.deleted.length;
@@ -334,13 +378,10 @@ export class ZoneStore {
 
   /** The served SOA's timers, or undefined before the first transfer. */
   soaTimers(zone: string): { refresh: number; retry: number; expire: number; serial: number } | undefined {
-    if (!this.db.inTransaction || this.reading) this.readView();
-    const row = this.db
-      .prepare('SELECT rdata_wire FROM records WHERE zone = ? AND rtype = 6 AND nkey = ? LIMIT 1')
-      .get(zone, nameKey(textToName(zone))) as { rdata_wire: Buffer } | undefined;
-    if (!row) return undefined;
-    const soa = parseSoa(row.rdata_wire);
-    return { refresh: soa.refresh, retry: soa.retry, expire: soa.expire, serial: soa.serial };
+    const soa = this.soaRecord(zone);
+    if (!soa) return undefined;
+    const t = parseSoa(soa.rdata);
+    return { refresh: t.refresh, retry: t.retry, expire: t.expire, serial: t.serial };
   }
 
   /**
@@ -350,18 +391,20 @@ export class ZoneStore {
    */
   *scanZone(zone: string): IterableIterator<[nkey: Buffer, rtype: number, ttl: number, rdata: Buffer]> {
     if (!this.db.inTransaction || this.reading) this.readView();
+    // A statement per scan: two scans may be under way at once.
     const st = this.db
-      .prepare('SELECT nkey, rtype, ttl, rdata_wire FROM records WHERE zone = ? ORDER BY nkey, id')
+      .prepare('SELECT nkey, rtype, ttl, rdata_wire FROM rr WHERE zone_id = ? ORDER BY nkey, seq')
       .raw();
-    yield* st.iterate(zone) as IterableIterator<[Buffer, number, number, Buffer]>;
+    yield* st.iterate(this.idOf(zone)) as IterableIterator<[Buffer, number, number, Buffer]>;
   }
 
   reader(zone: string): ZoneReader {
     const { stNode, stChildren, stNsec, stNsec3, stNsec3Last } = this;
+    const id = () => this.idOf(zone);
     return {
       node(nkey) {
         const out = new Map<number, StoredRRset>();
-        for (const [rtype, ttl, rdata] of stNode.all(zone, nkey) as [number, number, Buffer][]) {
+        for (const [rtype, ttl, rdata] of stNode.all(id(), nkey) as [number, number, Buffer][]) {
           const key = rtype === TYPE.RRSIG && rdata.length >= 2 ? sigKey(rdata.readUInt16BE(0)) : rtype;
           const set = out.get(key);
           if (set) set.rdatas.push(rdata);
@@ -370,13 +413,13 @@ export class ZoneStore {
         return out;
       },
       hasChildren(nkey) {
-        return stChildren.get(zone, nkey, Buffer.concat([nkey, Buffer.from([0xff])])) !== undefined;
+        return stChildren.get(id(), nkey, Buffer.concat([nkey, Buffer.from([0xff])])) !== undefined;
       },
       nsecOwner(ckey) {
-        return (stNsec.get(zone, ckey) as [Buffer] | undefined)?.[0];
+        return (stNsec.get(id(), ckey) as [Buffer] | undefined)?.[0];
       },
       nsec3Owner(nkey) {
-        const hit = (stNsec3.get(zone, nkey) ?? stNsec3Last.get(zone)) as [Buffer] | undefined;
+        const hit = (stNsec3.get(id(), nkey) ?? stNsec3Last.get(id())) as [Buffer] | undefined;
         return hit?.[0];
       },
     };
@@ -385,8 +428,9 @@ export class ZoneStore {
   /**
    * Replaces the zone's content with a full transfer (AXFR). The RRs are staged in a temporary
    * table first (no lock on the zone data while they arrive), then one transaction changes the
-   * records table by difference — old minus new deleted, new minus old inserted — and keeps that
-   * difference in change_records, so history shows what each transfer changed.
+   * records by difference — old minus new deleted, new minus old inserted — and keeps that
+   * difference in change_records, so history shows what each transfer changed. Presentation text
+   * is complete when this returns (fillText runs to the end).
    */
   replaceZone(zone: string, rrs: Iterable<ZoneRR>, meta: { serial: number; primary: string; now: number }) {
     const id = this.beginIncoming();
@@ -400,7 +444,9 @@ export class ZoneStore {
         }
       }
       this.addIncoming(id, batch);
-      return this.commitIncoming(id, zone, meta);
+      const result = this.commitIncoming(id, zone, meta);
+      while (this.fillText()) {}
+      return result;
     } finally {
       this.dropIncoming(id);
     }
@@ -410,8 +456,9 @@ export class ZoneStore {
   beginIncoming(): number {
     this.endRead();
     const id = ++this.incomingSeq;
-    this.db.exec(`CREATE TEMP TABLE incoming_${id} (
-      name TEXT, type TEXT, ttl INTEGER, rdata TEXT, rtype INTEGER, nkey BLOB, rdata_wire BLOB, ckey BLOB)`);
+    this.db.exec(
+      `CREATE TEMP TABLE incoming_${id} (nkey BLOB, rtype INTEGER, ttl INTEGER, rdata_wire BLOB, ckey BLOB)`,
+    );
     return id;
   }
 
@@ -425,9 +472,20 @@ export class ZoneStore {
   dropIncoming(id: number): void {
     this.endRead();
     this.db.exec(`DROP TABLE IF EXISTS temp.incoming_${id}`);
+    this.db.exec(`DROP TABLE IF EXISTS temp.gone_${id}`);
+    this.db.exec(`DROP TABLE IF EXISTS temp.fresh_${id}`);
   }
 
-  /** Applies a staged zone in one transaction (see replaceZone). */
+  /**
+   * Applies a staged zone in one transaction (see replaceZone).
+   *
+   * The staged RRs are sorted once (an index on the temp table). A zone with no RRs yet is loaded
+   * by one INSERT … SELECT in key order: appends to the rr B-tree, no per-row index upkeep, and a
+   * repeated RR keeps its first copy. Otherwise the difference is computed in SQL (RRs we hold
+   * that the transfer lacks, then RRs it brings that we lack) and applied row by row. New RRs get
+   * their text in the commit when there are few (INLINE_TEXT); after a large load a text_backlog
+   * row remains and fillText() writes the text in small transactions after the commit.
+   */
   commitIncoming(
     id: number,
     zone: string,
@@ -436,34 +494,19 @@ export class ZoneStore {
     this.endRead();
     const db = this.db;
     const t = `temp.incoming_${id}`;
-    db.exec(`CREATE INDEX temp.incoming_${id}_key ON incoming_${id} (nkey, rtype, rdata_wire)`);
-    if (meta.guards) {
-      // Commit guards over the staged zone (xfrin/guards.ts): SOA and NS at the apex, CNAME
-      // alone, maxRecordsPerType / maxTypesPerName — one pass in owner order.
-      const rows = db
-        .prepare(
-          `SELECT name AS owner, rtype AS type, CASE WHEN rtype = 46 THEN substr(rdata_wire, 1, 2) END AS covered,
-                  count(DISTINCT rdata_wire) AS count
-             FROM ${t} GROUP BY nkey, rtype, covered ORDER BY nkey`,
-        )
-        .iterate() as Iterable<NodeRow>;
-      const problem = checkNodeRows(rows, zone, meta.guards.limits);
-      if (problem) throw new GuardError(problem);
-    }
+    const gone = `temp.gone_${id}`;
+    const fresh = `temp.fresh_${id}`;
+    const known = this.stZoneId.get(zone) as number | undefined;
+    const loaded = known !== undefined && db.prepare('SELECT 1 FROM rr WHERE zone_id = ? LIMIT 1').get(known);
+    // The difference probes the staged RRs by key (and TTL): index them. A first load only sorts.
+    if (loaded)
+      db.exec(`CREATE INDEX temp.incoming_${id}_key ON incoming_${id} (nkey, rtype, rdata_wire, ttl)`);
+    const sameKey = 'i.nkey = r.nkey AND i.rtype = r.rtype AND i.rdata_wire = r.rdata_wire';
     const run = db.transaction((): ApplyResult => {
       this.ensureZone(zone);
       const prev = this.zone(zone)!;
-      if (meta.guards?.maxDeletePercent !== undefined && prev.serial !== null) {
-        // A TTL change deletes nothing: count RRs gone by owner, type and rdata.
-        const { n } = db
-          .prepare(
-            `SELECT count(*) AS n FROM records r WHERE r.zone = ? AND NOT EXISTS
-               (SELECT 1 FROM ${t} i WHERE i.nkey = r.nkey AND i.rtype = r.rtype AND i.rdata_wire = r.rdata_wire)`,
-          )
-          .get(zone) as { n: number };
-        const problem = deleteProblem(prev.records, n, meta.guards.maxDeletePercent);
-        if (problem) throw new GuardError(problem);
-      }
+      const zid = this.idOf(zone);
+      const hasRows = db.prepare('SELECT 1 FROM rr WHERE zone_id = ? LIMIT 1').get(zid) !== undefined;
       const change = db
         .prepare(
           `INSERT INTO changes (zone, serial_from, serial_to, kind, applied_at, primary_addr)
@@ -471,34 +514,95 @@ export class ZoneStore {
         )
         .run(zone, prev.serial, meta.serial, meta.now, meta.primary);
       const changeId = Number(change.lastInsertRowid);
-      const firstLoad = prev.serial === null;
-      const cols = 'name, type, ttl, rdata, rtype, nkey, rdata_wire';
-      const recordCols = `${cols}, ckey`;
-      const gone = `NOT EXISTS (SELECT 1 FROM ${t} i WHERE i.nkey = r.nkey AND i.rtype = r.rtype
-                      AND i.rdata_wire = r.rdata_wire AND i.ttl = r.ttl)`;
-      const fresh = `NOT EXISTS (SELECT 1 FROM records r WHERE r.zone = @zone AND r.nkey = i.nkey
-                       AND r.rtype = i.rtype AND r.rdata_wire = i.rdata_wire AND r.ttl = i.ttl)`;
       let removed = 0;
-      if (!firstLoad) {
-        // On a first load the whole zone is the change; history keeps only the count.
+      let added: number;
+      let base: number;
+      let textLater: boolean;
+      if (!hasRows) {
+        // Bulk load in key order; seq in owner order, arrival order within an owner.
+        base = this.takeSeq(db.prepare(`SELECT count(*) FROM ${t}`).pluck().get() as number);
+        added = db
+          .prepare(
+            `INSERT OR IGNORE INTO rr (zone_id, nkey, rtype, rdata_wire, seq, ttl, ckey)
+             SELECT ?, nkey, rtype, rdata_wire, ? + row_number() OVER (ORDER BY nkey, rowid), ttl, ckey
+               FROM ${t} ORDER BY nkey, rowid`,
+          )
+          .run(zid, base - 1).changes;
+        // The zone is only these RRs: when few, the fill below walks just them. On a first load
+        // the whole zone is the change; history keeps only the count.
+        textLater = added > INLINE_TEXT;
+        this.queueText(zid, base);
+        if (!textLater) while (this.fillText(zid, INLINE_TEXT + 1)) {}
+      } else {
+        // RRs we hold that the new version lacks, or has with another TTL (in key order).
+        db.exec(`DROP TABLE IF EXISTS ${gone}`);
+        db.exec(
+          `CREATE TEMP TABLE gone_${id} (nkey BLOB, rtype INTEGER, rdata_wire BLOB, ttl INTEGER, seq INTEGER)`,
+        );
         db.prepare(
-          `INSERT INTO change_records (change_id, op, ${cols})
-           SELECT @changeId, 'del', ${cols} FROM records r WHERE r.zone = @zone AND ${gone}`,
-        ).run({ changeId, zone });
-        db.prepare(
-          `INSERT INTO change_records (change_id, op, ${cols})
-           SELECT DISTINCT @changeId, 'add', ${cols} FROM ${t} i WHERE ${fresh}`,
-        ).run({ changeId, zone });
+          `INSERT INTO ${gone} SELECT r.nkey, r.rtype, r.rdata_wire, r.ttl, r.seq FROM rr r WHERE r.zone_id = ?
+             AND NOT EXISTS (SELECT 1 FROM ${t} i WHERE ${sameKey} AND i.ttl = r.ttl)`,
+        ).run(zid);
+        if (meta.guards?.maxDeletePercent !== undefined && prev.serial !== null) {
+          // A TTL change deletes nothing: count RRs gone by owner, type and rdata.
+          const n = db
+            .prepare(
+              `SELECT count(*) FROM ${gone} r WHERE NOT EXISTS (SELECT 1 FROM ${t} i WHERE ${sameKey})`,
+            )
+            .pluck()
+            .get() as number;
+          const problem = deleteProblem(prev.records, n, meta.guards.maxDeletePercent);
+          if (problem) throw new GuardError(problem);
+        }
+        this.recordChanges(changeId, 'del', gone);
+        db.prepare(`DELETE FROM rr_text WHERE seq IN (SELECT seq FROM ${gone})`).run();
         removed = db
-          .prepare(`DELETE FROM records AS r WHERE r.zone = @zone AND ${gone}`)
-          .run({ zone }).changes;
+          .prepare(
+            `DELETE FROM rr WHERE zone_id = ? AND (nkey, rtype, rdata_wire) IN
+               (SELECT nkey, rtype, rdata_wire FROM ${gone})`,
+          )
+          .run(zid).changes;
+        // What the new version brings that we now lack: the first staged copy of each RR
+        // (a repeat with another TTL of an RR we kept stays out), in arrival order.
+        db.exec(`DROP TABLE IF EXISTS ${fresh}`);
+        db.exec(
+          `CREATE TEMP TABLE fresh_${id} (pos INTEGER PRIMARY KEY, nkey BLOB, rtype INTEGER, rdata_wire BLOB, ttl INTEGER, ckey BLOB)`,
+        );
+        added = db
+          .prepare(
+            `INSERT INTO ${fresh} SELECT i.rowid, i.nkey, i.rtype, i.rdata_wire, i.ttl, i.ckey FROM ${t} i
+              WHERE NOT EXISTS (SELECT 1 FROM rr r WHERE r.zone_id = ? AND ${sameKey})
+                AND NOT EXISTS (SELECT 1 FROM ${t} j WHERE j.nkey = i.nkey AND j.rtype = i.rtype
+                                  AND j.rdata_wire = i.rdata_wire AND j.rowid < i.rowid)
+              ORDER BY i.rowid`,
+          )
+          .run(zid).changes;
+        this.recordChanges(changeId, 'add', fresh);
+        base = this.takeSeq(added);
+        db.prepare(
+          `INSERT INTO rr (zone_id, nkey, rtype, rdata_wire, seq, ttl, ckey)
+           SELECT ?, nkey, rtype, rdata_wire, ? + row_number() OVER (ORDER BY pos), ttl, ckey
+             FROM ${fresh} ORDER BY nkey, rtype, rdata_wire`,
+        ).run(zid, base - 1);
+        textLater = added > INLINE_TEXT;
+        if (textLater) this.queueText(zid, base);
+        else {
+          // seq follows pos order (row_number above): the k-th fresh RR has base + k.
+          const names = new OwnerNames();
+          const out: unknown[] = [];
+          let seq = base;
+          for (const [nkey, rtype, rdata] of db
+            .prepare(`SELECT nkey, rtype, rdata_wire FROM ${fresh} ORDER BY pos`)
+            .raw()
+            .all() as [Buffer, number, Buffer][]) {
+            out.push(seq++, names.of(nkey), rdataToText(rtype, rdata));
+          }
+          insertText(db, out);
+        }
       }
-      const insert = firstLoad
-        ? `INSERT OR IGNORE INTO records (zone, ${recordCols}) SELECT @zone, ${recordCols} FROM ${t} i ORDER BY rowid`
-        : `INSERT OR IGNORE INTO records (zone, ${recordCols})
-           SELECT @zone, ${recordCols} FROM ${t} i WHERE ${fresh} ORDER BY rowid`;
-      const added = db.prepare(insert).run({ zone }).changes;
-      const count = (firstLoad ? 0 : prev.records) - removed + added;
+      // The guards look at the zone as it now is, before the commit (a problem rolls it back).
+      if (meta.guards) this.checkZone(zid, zone, meta.guards);
+      const count = (hasRows ? prev.records : 0) - removed + added;
       db.prepare('UPDATE changes SET removed = ?, added = ? WHERE id = ?').run(removed, added, changeId);
       this.updateZone(zone, {
         serial: meta.serial,
@@ -512,39 +616,258 @@ export class ZoneStore {
     });
     return run();
   }
+
+  /** Notes that the zone's RRs from seq `base` on need their text (fillText walks the zone again). */
+  private queueText(zid: number, base: number): void {
+    this.db
+      .prepare(
+        `INSERT INTO text_backlog (zone_id, min_seq) VALUES (?, ?)
+           ON CONFLICT (zone_id) DO UPDATE SET min_seq = min(min_seq, excluded.min_seq),
+             cur_nkey = NULL, cur_rtype = NULL, cur_rdata = NULL`,
+      )
+      .run(zid, base);
+  }
+
+  /**
+   * The commit guards (xfrin/guards.ts: SOA and NS at the apex, CNAME alone, maxRecordsPerType /
+   * maxTypesPerName) over the zone as the transfer leaves it, inside the write transaction. One
+   * aggregate pass in SQL over the rr key picks the owners that could break a rule — more RRs
+   * than the smaller limit, a CNAME with a second one or with other data, a DNAME or SOA, the
+   * apex — and only those owners are counted per RRset and handed to checkNodeRows, in key order.
+   * (RRs are distinct by key in rr, so counts are of distinct rdata.)
+   */
+  private checkZone(zid: number, zone: string, guards: CommitGuards): void {
+    const { maxRecordsPerType, maxTypesPerName } = guards.limits;
+    const atCname = [TYPE.CNAME, TYPE.RRSIG, TYPE.NSEC, TYPE.SIG, TYPE.NXT, TYPE.KEY].join(', ');
+    const suspects = this.db
+      .prepare(
+        `SELECT nkey FROM rr WHERE zone_id = ? GROUP BY nkey
+          HAVING count(*) > ? OR nkey = ? OR max(rtype IN (${TYPE.SOA}, ${TYPE.DNAME}))
+              OR (max(rtype = ${TYPE.CNAME}) AND (sum(rtype = ${TYPE.CNAME}) > 1 OR max(rtype NOT IN (${atCname}))))
+          ORDER BY nkey`,
+      )
+      .pluck()
+      .all(zid, Math.min(maxRecordsPerType, maxTypesPerName), nameKey(textToName(zone))) as Buffer[];
+    const node = this.db.prepare(
+      `SELECT rtype AS type, CASE WHEN rtype = 46 THEN substr(rdata_wire, 1, 2) END AS covered, count(*) AS count
+         FROM rr WHERE zone_id = ? AND nkey = ? GROUP BY rtype, covered`,
+    );
+    const rows = function* (): Generator<NodeRow> {
+      for (const nkey of suspects) {
+        const owner = nameToText(keyToName(nkey), false);
+        for (const r of node.all(zid, nkey) as Omit<NodeRow, 'owner'>[]) yield { owner, ...r };
+      }
+    };
+    const problem = checkNodeRows(rows(), zone, guards.limits);
+    if (problem) throw new GuardError(problem);
+  }
+
+  /** History rows for a table of RRs (gone or fresh) of an AXFR applied by difference, in batches. */
+  private recordChanges(changeId: number, op: 'del' | 'add', table: string): void {
+    const db = this.db;
+    const read = db
+      .prepare(
+        op === 'del'
+          ? `SELECT g.rowid, g.nkey, g.rtype, g.rdata_wire, g.ttl, t.name, t.rdata FROM ${table} g
+               LEFT JOIN rr_text t ON t.seq = g.seq WHERE g.rowid > ? ORDER BY g.rowid LIMIT ?`
+          : `SELECT pos, nkey, rtype, rdata_wire, ttl, NULL, NULL FROM ${table} WHERE pos > ? ORDER BY pos LIMIT ?`,
+      )
+      .raw();
+    const names = new OwnerNames();
+    let after = 0;
+    for (;;) {
+      const rows = read.all(after, TEXT_BATCH) as [
+        number,
+        Buffer,
+        number,
+        Buffer,
+        number,
+        string | null,
+        string | null,
+      ][];
+      const out: unknown[] = [];
+      for (const [, nkey, rtype, rdata, ttl, name, text] of rows) {
+        out.push(
+          changeId,
+          op,
+          name ?? names.of(nkey),
+          typeToText(rtype),
+          ttl,
+          text ?? rdataToText(rtype, rdata),
+          rtype,
+          nkey,
+          rdata,
+        );
+      }
+      insertChangeRecords(db, out);
+      if (rows.length < TEXT_BATCH) return;
+      after = rows[rows.length - 1][0];
+    }
+  }
+
+  /**
+   * Writes presentation text (rr_text) for RRs a large load committed without it: one batch of
+   * up to `limit` RRs of one zone in the text_backlog, in its own transaction (or the caller's).
+   * Returns true while work remains. The daemon's writer thread calls it between operations.
+   */
+  fillText(zoneId?: number, limit = TEXT_BATCH): boolean {
+    this.endRead();
+    const db = this.db;
+    const job = (
+      zoneId === undefined
+        ? db.prepare('SELECT * FROM text_backlog ORDER BY zone_id LIMIT 1').get()
+        : db.prepare('SELECT * FROM text_backlog WHERE zone_id = ?').get(zoneId)
+    ) as
+      | {
+          zone_id: number;
+          min_seq: number;
+          cur_nkey: Buffer | null;
+          cur_rtype: number | null;
+          cur_rdata: Buffer | null;
+        }
+      | undefined;
+    if (!job) return false;
+    const step = () => {
+      const from = job.cur_nkey === null ? '' : 'AND (nkey, rtype, rdata_wire) > (?, ?, ?)';
+      const args: unknown[] = [job.zone_id];
+      if (job.cur_nkey !== null) args.push(job.cur_nkey, job.cur_rtype, job.cur_rdata);
+      const rows = db
+        .prepare(
+          `SELECT nkey, rtype, rdata_wire, seq FROM rr WHERE zone_id = ? ${from}
+            ORDER BY nkey, rtype, rdata_wire LIMIT ?`,
+        )
+        .raw()
+        .all(...args, limit) as [Buffer, number, Buffer, number][];
+      const names = new OwnerNames();
+      const out: unknown[] = [];
+      for (const [nkey, rtype, rdata, seq] of rows) {
+        if (seq >= job.min_seq) out.push(seq, names.of(nkey), rdataToText(rtype, rdata));
+      }
+      insertText(db, out);
+      if (rows.length < limit) {
+        db.prepare('DELETE FROM text_backlog WHERE zone_id = ?').run(job.zone_id);
+        return false;
+      }
+      const last = rows[rows.length - 1];
+      db.prepare('UPDATE text_backlog SET cur_nkey = ?, cur_rtype = ?, cur_rdata = ? WHERE zone_id = ?').run(
+        last[0],
+        last[1],
+        last[2],
+        job.zone_id,
+      );
+      return true;
+    };
+    const more = db.inTransaction ? step() : db.transaction(step)();
+    return (
+      more || (zoneId === undefined && db.prepare('SELECT 1 FROM text_backlog LIMIT 1').get() !== undefined)
+    );
+  }
+
+  /** True while some RRs still wait for their presentation text. */
+  textPending(): boolean {
+    if (!this.db.inTransaction || this.reading) this.readView();
+    return this.db.prepare('SELECT 1 FROM text_backlog LIMIT 1').get() !== undefined;
+  }
 }
 
-/** Presentation and key columns for one RR, in the column order of `records`. */
-function rowOf(rr: ZoneRR): unknown[] {
-  const owner = toLower(rr.owner);
-  return [
-    nameToText(owner, false),
-    typeToText(rr.type),
-    rr.ttl,
-    rdataToText(rr.type, rr.rdata),
-    rr.type,
-    nameKey(owner),
-    rr.rdata,
-    rr.type === TYPE.NSEC ? canonicalKey(nameKey(owner)) : null,
-  ];
+/** Presentation names of owner keys, remembering the last one (RRs of an owner come together). */
+class OwnerNames {
+  private key: Buffer | undefined;
+  private name = '';
+  of(nkey: Buffer): string {
+    if (this.key === undefined || !this.key.equals(nkey)) {
+      this.key = nkey;
+      this.name = nameToText(keyToName(nkey), false);
+    }
+    return this.name;
+  }
 }
 
-/** Multi-row INSERTs: far fewer statement executions than one per RR. */
-function insertBatched(db: Database.Database, table: string, rrs: Iterable<ZoneRR>): void {
+/** Presentation text of one RR (IXFR history and rr_text). */
+function textOf(rr: ZoneRR, nkey: Buffer): { name: string; type: string; rdata: string } {
+  return {
+    name: nameToText(keyToName(nkey), false),
+    type: typeToText(rr.type),
+    rdata: rdataToText(rr.type, rr.rdata),
+  };
+}
+
+/**
+ * nameKey(toLower(owner)) in one pass: labels root first, each as length + lower-cased octets.
+ * Owners come from the transfer parser (uncompressed, terminated); anything else takes the slow path.
+ */
+export function ownerKey(wire: Buffer): Buffer {
+  const starts: number[] = [];
+  let p = 0;
+  while (p < wire.length && wire[p] !== 0) {
+    starts.push(p);
+    p += wire[p] + 1;
+  }
+  if (p >= wire.length) return nameKey(toLower(wire));
+  const out = Buffer.allocUnsafe(p);
+  let o = 0;
+  for (let i = starts.length - 1; i >= 0; i--) {
+    const s = starts[i];
+    const n = wire[s];
+    out[o++] = n;
+    for (let j = s + 1; j <= s + n; j++) {
+      const c = wire[j];
+      out[o++] = c >= 0x41 && c <= 0x5a ? c + 0x20 : c;
+    }
+  }
+  return out;
+}
+
+/** Multi-row INSERTs into a staging table: far fewer statement executions than one per RR. */
+function insertBatched(db: Database.Database, table: string, rrs: readonly ZoneRR[]): void {
   const sql = (n: number) =>
-    `INSERT INTO ${table} (name, type, ttl, rdata, rtype, nkey, rdata_wire, ckey) VALUES ${Array(n)
-      .fill('(?, ?, ?, ?, ?, ?, ?, ?)')
-      .join(', ')}`;
+    `INSERT INTO ${table} (nkey, rtype, ttl, rdata_wire, ckey) VALUES ${Array(n).fill('(?, ?, ?, ?, ?)').join(', ')}`;
   const full = db.prepare(sql(INSERT_BATCH));
-  let batch: unknown[] = [];
+  const batch: unknown[] = new Array(INSERT_BATCH * 5);
   let n = 0;
   for (const rr of rrs) {
-    batch.push(...rowOf(rr));
+    const nkey = ownerKey(rr.owner);
+    const o = n * 5;
+    batch[o] = nkey;
+    batch[o + 1] = rr.type;
+    batch[o + 2] = rr.ttl;
+    batch[o + 3] = rr.rdata;
+    batch[o + 4] = rr.type === TYPE.NSEC ? canonicalKey(nkey) : null;
     if (++n === INSERT_BATCH) {
       full.run(batch);
-      batch = [];
       n = 0;
     }
   }
-  if (n > 0) db.prepare(sql(n)).run(batch);
+  if (n > 0) db.prepare(sql(n)).run(batch.slice(0, n * 5));
+}
+
+/** change_records rows (9 values each, flattened), in multi-row INSERTs. */
+function insertChangeRecords(db: Database.Database, flat: unknown[]): void {
+  const sql = (n: number) =>
+    `INSERT INTO change_records (change_id, op, name, type, ttl, rdata, rtype, nkey, rdata_wire) VALUES ${Array(
+      n,
+    )
+      .fill('(?, ?, ?, ?, ?, ?, ?, ?, ?)')
+      .join(', ')}`;
+  const rows = 200;
+  const per = rows * 9;
+  let i = 0;
+  if (flat.length >= per) {
+    const full = db.prepare(sql(rows));
+    for (; i + per <= flat.length; i += per) full.run(flat.slice(i, i + per));
+  }
+  if (i < flat.length) db.prepare(sql((flat.length - i) / 9)).run(flat.slice(i));
+}
+
+/** rr_text rows (seq, name, rdata flattened), in multi-row INSERTs. */
+function insertText(db: Database.Database, flat: unknown[]): void {
+  const sql = (n: number) =>
+    `INSERT OR IGNORE INTO rr_text (seq, name, rdata) VALUES ${Array(n).fill('(?, ?, ?)').join(', ')}`;
+  const per = INSERT_BATCH * 3;
+  let i = 0;
+  if (flat.length >= per) {
+    const full = db.prepare(sql(INSERT_BATCH));
+    for (; i + per <= flat.length; i += per) full.run(flat.slice(i, i + per));
+  }
+  if (i < flat.length) db.prepare(sql((flat.length - i) / 3)).run(flat.slice(i));
 }
