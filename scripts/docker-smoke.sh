@@ -216,5 +216,8 @@ log_lines=$(grep -c . <<<"$logs" || true)
 non_json=$(grep -v -c -e '^{.*}$' -e '^$' <<<"$logs" || true)
 check "logs are JSON lines ($log_lines lines, $non_json not JSON)" \
   test "$log_lines" -gt 0 -a "$non_json" -eq 0
+# The image carries the batched-UDP addon: UDP is answered through it, not the dgram fallback.
+check "UDP through the native batched socket (io batched logged, no fallback warning)" \
+  bash -c 'grep -q "\"io\":\"batched\"" <<<"$1" && ! grep -q "batched UDP I/O unavailable" <<<"$1"' _ "$logs"
 
 # cleanup (trap) prints the summary and sets the exit status
