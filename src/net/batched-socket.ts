@@ -3,7 +3,7 @@
  * recvmmsg batch and, when that returns, sends every slot with replyLength > 0 with one sendmmsg.
  */
 import type { DatagramBatch, DatagramSocket, DatagramStats, ResolvedDatagramOptions } from './datagram.js';
-import { checkDestination } from './errors.js';
+import { checkDestination, reportHandlerError } from './errors.js';
 import type { UdpBatchAddon } from './native-addon.js';
 import { sockaddrIPv4, sockaddrIPv6, sockaddrPort } from './peer-address.js';
 
@@ -79,19 +79,8 @@ class BatchedSocket implements DatagramSocket {
     try {
       handler(this.batch);
     } catch (err) {
-      this.report(err);
+      reportHandlerError(this.errorListener, err);
     }
-  }
-
-  private report(err: unknown): void {
-    const listener = this.errorListener;
-    if (listener !== undefined) {
-      listener(err);
-      return;
-    }
-    process.nextTick(() => {
-      throw err;
-    });
   }
 
   address(): { address: string; port: number } {

@@ -5,7 +5,7 @@
  */
 import dgram from 'node:dgram';
 import type { DatagramBatch, DatagramSocket, DatagramStats, ResolvedDatagramOptions } from './datagram.js';
-import { checkDestination } from './errors.js';
+import { checkDestination, reportHandlerError } from './errors.js';
 
 type Handler = (b: DatagramBatch) => void;
 
@@ -83,7 +83,7 @@ class DgramSocket implements DatagramSocket {
     try {
       handler(b);
     } catch (err) {
-      this.report(err);
+      reportHandlerError(this.errorListener, err);
     }
     const len = b.replyLength[0];
     if (len === 0 || this.closing !== undefined) return;
@@ -92,17 +92,6 @@ class DgramSocket implements DatagramSocket {
       return;
     }
     this.socket.send(Buffer.from(b.reply.subarray(0, len)), rinfo.port, rinfo.address, this.afterSend);
-  }
-
-  private report(err: unknown): void {
-    const listener = this.errorListener;
-    if (listener !== undefined) {
-      listener(err);
-      return;
-    }
-    process.nextTick(() => {
-      throw err;
-    });
   }
 
   address(): { address: string; port: number } {

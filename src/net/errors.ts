@@ -25,3 +25,17 @@ export function checkDestination(family: 4 | 6, port: number, address: string): 
     );
   }
 }
+
+/**
+ * A handler's error goes to the socket's `onError` listener; without one it is rethrown on the
+ * next tick (an uncaught exception, as Node does for an 'error' event nobody listens to).
+ */
+export function reportHandlerError(listener: ((err: unknown) => void) | undefined, err: unknown): void {
+  if (listener !== undefined) {
+    listener(err);
+    return;
+  }
+  process.nextTick(() => {
+    throw err;
+  });
+}
