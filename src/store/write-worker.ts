@@ -9,8 +9,6 @@ import { perform } from './writer.js';
 import { ZoneStore } from './zone-store.js';
 
 const store = new ZoneStore((workerData as { file: string }).file);
-// Bulk loads and differences walk B-trees of tens of MB: a larger page cache for this connection.
-store.db.pragma('cache_size = -65536');
 const failed = new Map<number, Error>();
 let filling = false;
 let closed = false;
