@@ -141,7 +141,10 @@ async function textDone(t0: number) {
   for (;;) {
     reader.invalidate();
     const row = reader.db
-      .prepare(`SELECT count(*) AS n FROM records WHERE zone = ? AND rdata IS NULL`)
+      .prepare(
+        `SELECT (SELECT count(*) FROM records WHERE zone = ? AND rdata IS NULL)
+              + (SELECT count(*) FROM change_records WHERE rdata IS NULL) AS n`,
+      )
       .get(ZONE) as { n: number };
     if (row.n === 0) break;
     await new Promise((r) => setTimeout(r, 50));

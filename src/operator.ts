@@ -191,10 +191,10 @@ function chain(changes: ChangeRow[], from: number, to: number): ChangeRow[] | st
 
 interface DiffRecord {
   op: 'del' | 'add';
-  name: string;
+  name: string | null;
   type: string;
   ttl: number;
-  rdata: string;
+  rdata: string | null;
   rtype: number;
   nkey: Buffer;
   rdata_wire: Buffer;
@@ -236,7 +236,12 @@ export function diffText(store: ZoneStore, zoneArg: string, from: number, to: nu
       x.rr.ttl - y.rr.ttl,
   );
   let text = `--- ${zone} serial ${from}\n+++ ${zone} serial ${to}\n`;
-  for (const { sign, rr } of changed) text += `${sign}${rr.name}.\t${rr.ttl}\tIN\t${rr.type}\t${rr.rdata}\n`;
+  for (const { sign, rr } of changed) {
+    // Text of a large AXFR difference may still be being written: derive what is missing.
+    const name = rr.name ?? nameToText(keyToName(rr.nkey), false);
+    const rdata = rr.rdata ?? rdataToText(rr.rtype, rr.rdata_wire);
+    text += `${sign}${name}.\t${rr.ttl}\tIN\t${rr.type}\t${rdata}\n`;
+  }
   return { ok: true, text };
 }
 

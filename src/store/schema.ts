@@ -158,6 +158,12 @@ export const V4_DDL = `
     cur_rdata BLOB
   ) STRICT;
 
+  -- Changes whose change_records rows after rowid \`after\` may still lack name/rdata text.
+  CREATE TABLE change_text_backlog (
+    change_id INTEGER PRIMARY KEY REFERENCES changes(id) ON DELETE CASCADE,
+    after     INTEGER NOT NULL
+  ) STRICT;
+
   -- Type mnemonics for the records view (TYPEnnn for the others, RFC 3597).
   CREATE TABLE rr_types (rtype INTEGER PRIMARY KEY, name TEXT NOT NULL) STRICT;
 `;
@@ -205,9 +211,37 @@ function migrateV4(db: Database.Database): void {
     DROP TABLE zones;
     ALTER TABLE zones_v4 RENAME TO zones;
   `);
+  // change_records: name and rdata may wait for their text too (a large AXFR difference).
+  db.exec(`
+    CREATE TABLE change_records_v4 (
+      change_id  INTEGER NOT NULL REFERENCES changes(id) ON DELETE CASCADE,
+      op         TEXT NOT NULL,     -- del | add
+      name       TEXT,              -- NULL until written (change_text_backlog)
+      type       TEXT NOT NULL,
+      ttl        INTEGER NOT NULL,
+      rdata      TEXT,              -- NULL until written (change_text_backlog)
+      rtype      INTEGER NOT NULL,
+      nkey       BLOB NOT NULL,
+      rdata_wire BLOB NOT NULL
+    ) STRICT;
+    INSERT INTO change_records_v4 (rowid, change_id, op, name, type, ttl, rdata, rtype, nkey, rdata_wire)
+      SELECT rowid, change_id, op, name, type, ttl, rdata, rtype, nkey, rdata_wire FROM change_records ORDER BY rowid;
+    DROP TABLE change_records;
+    ALTER TABLE change_records_v4 RENAME TO change_records;
+    CREATE INDEX change_records_by_change ON change_records (change_id);
+  `);
   db.exec(V4_VIEW);
-  const types = db.prepare('INSERT OR REPLACE INTO rr_types (rtype, name) VALUES (?, ?)');
-  for (const n of new Set(Object.values(TYPE))) types.run(n, typeToText(n));
+}
+
+/** rr_types holds this ns2's mnemonics (a newer ns2 may know more): refreshed when they differ. */
+function syncTypes(db: Database.Database): void {
+  const known = [...new Set<number>(Object.values(TYPE))];
+  const have = db.prepare('SELECT count(*) FROM rr_types').pluck().get() as number;
+  if (have === known.length) return;
+  db.transaction(() => {
+    const types = db.prepare('INSERT OR REPLACE INTO rr_types (rtype, name) VALUES (?, ?)');
+    for (const n of known) types.run(n, typeToText(n));
+  })();
 }
 
 export const SCHEMA_VERSION = MIGRATIONS.length;
@@ -228,4 +262,5 @@ export function migrate(db: Database.Database, target = SCHEMA_VERSION): void {
       db.prepare('INSERT INTO schema_version (version) VALUES (?)').run(v + 1);
     })();
   }
+  if (target >= 4) syncTypes(db);
 }

@@ -25,8 +25,6 @@ try {
 
 const store = new ZoneStore((workerData as { file: string }).file);
 const images = new ImageSource(store);
-// Bulk loads and differences walk B-trees of tens of MB: a larger page cache for this connection.
-store.db.pragma('cache_size = -65536');
 const failed = new Map<number, Error>();
 let filling = false;
 let closed = false;
@@ -47,9 +45,29 @@ function fill(): void {
       parentPort!.postMessage({ id: 0, ok: true, value: undefined });
     }
     if (more) setImmediate(step);
-    else filling = false;
+    else {
+      filling = false;
+      if (!closed) shrinkWal();
+    }
   };
   setImmediate(step);
+}
+
+/**
+ * After a large load and its text, the WAL holds a zone's worth of pages: truncate it when no
+ * reader is using it. Never waits (busy_timeout 0): with a reader in the way it just stays for
+ * the next checkpoint (journal_size_limit bounds it).
+ */
+function shrinkWal(): void {
+  const timeout = store.db.pragma('busy_timeout', { simple: true }) as number;
+  try {
+    store.db.pragma('busy_timeout = 0');
+    store.db.pragma('wal_checkpoint(TRUNCATE)');
+  } catch {
+    // busy: next time
+  } finally {
+    store.db.pragma(`busy_timeout = ${timeout}`);
+  }
 }
 
 parentPort!.on('message', (m: { id: number; op: string; args: unknown[] }) => {

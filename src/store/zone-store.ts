@@ -662,47 +662,66 @@ export class ZoneStore {
     if (problem) throw new GuardError(problem);
   }
 
-  /** History rows for a table of RRs (gone or fresh) of an AXFR applied by difference, in batches. */
+  /**
+   * History rows for a table of RRs (gone or fresh) of an AXFR applied by difference, in SQL: the
+   * removed RRs take their text from rr_text, the added ones get it now when few, else after the
+   * commit (change_text_backlog, fillText).
+   */
   private recordChanges(changeId: number, op: 'del' | 'add', table: string): void {
     const db = this.db;
-    const read = db
+    const type = `coalesce((SELECT name FROM rr_types ty WHERE ty.rtype = g.rtype), 'TYPE' || g.rtype)`;
+    const cols = 'change_id, op, name, type, ttl, rdata, rtype, nkey, rdata_wire';
+    const n =
+      op === 'del'
+        ? db
+            .prepare(
+              `INSERT INTO change_records (${cols})
+               SELECT ?, 'del', t.name, ${type}, g.ttl, t.rdata, g.rtype, g.nkey, g.rdata_wire
+                 FROM ${table} g LEFT JOIN rr_text t ON t.seq = g.seq ORDER BY g.rowid`,
+            )
+            .run(changeId).changes
+        : db
+            .prepare(
+              `INSERT INTO change_records (${cols})
+               SELECT ?, 'add', NULL, ${type}, g.ttl, NULL, g.rtype, g.nkey, g.rdata_wire
+                 FROM ${table} g ORDER BY g.pos`,
+            )
+            .run(changeId).changes;
+    if (n === 0) return;
+    db.prepare('INSERT OR IGNORE INTO change_text_backlog (change_id, after) VALUES (?, 0)').run(changeId);
+    if (op === 'add' && n <= INLINE_TEXT) while (this.fillChangeText(changeId, INLINE_TEXT + 1)) {}
+  }
+
+  /** One batch of change_records text for a change in change_text_backlog; true while more remain. */
+  private fillChangeText(changeId: number, limit: number): boolean {
+    const db = this.db;
+    const after = db
+      .prepare('SELECT after FROM change_text_backlog WHERE change_id = ?')
+      .pluck()
+      .get(changeId) as number | undefined;
+    if (after === undefined) return false;
+    const rows = db
       .prepare(
-        op === 'del'
-          ? `SELECT g.rowid, g.nkey, g.rtype, g.rdata_wire, g.ttl, t.name, t.rdata FROM ${table} g
-               LEFT JOIN rr_text t ON t.seq = g.seq WHERE g.rowid > ? ORDER BY g.rowid LIMIT ?`
-          : `SELECT pos, nkey, rtype, rdata_wire, ttl, NULL, NULL FROM ${table} WHERE pos > ? ORDER BY pos LIMIT ?`,
+        `SELECT rowid, name, rdata, rtype, nkey, rdata_wire FROM change_records
+          WHERE change_id = ? AND rowid > ? ORDER BY rowid LIMIT ?`,
       )
-      .raw();
+      .raw()
+      .all(changeId, after, limit) as [number, string | null, string | null, number, Buffer, Buffer][];
+    const set = db.prepare('UPDATE change_records SET name = ?, rdata = ? WHERE rowid = ?');
     const names = new OwnerNames();
-    let after = 0;
-    for (;;) {
-      const rows = read.all(after, TEXT_BATCH) as [
-        number,
-        Buffer,
-        number,
-        Buffer,
-        number,
-        string | null,
-        string | null,
-      ][];
-      const out: unknown[] = [];
-      for (const [, nkey, rtype, rdata, ttl, name, text] of rows) {
-        out.push(
-          changeId,
-          op,
-          name ?? names.of(nkey),
-          typeToText(rtype),
-          ttl,
-          text ?? rdataToText(rtype, rdata),
-          rtype,
-          nkey,
-          rdata,
-        );
-      }
-      insertChangeRecords(db, out);
-      if (rows.length < TEXT_BATCH) return;
-      after = rows[rows.length - 1][0];
+    for (const [rowid, name, rdata, rtype, nkey, wire] of rows) {
+      if (name === null || rdata === null)
+        set.run(name ?? names.of(nkey), rdata ?? rdataToText(rtype, wire), rowid);
     }
+    if (rows.length < limit) {
+      db.prepare('DELETE FROM change_text_backlog WHERE change_id = ?').run(changeId);
+      return false;
+    }
+    db.prepare('UPDATE change_text_backlog SET after = ? WHERE change_id = ?').run(
+      rows[rows.length - 1][0],
+      changeId,
+    );
+    return true;
   }
 
   /**
@@ -726,7 +745,17 @@ export class ZoneStore {
           cur_rdata: Buffer | null;
         }
       | undefined;
-    if (!job) return false;
+    if (!job) {
+      if (zoneId !== undefined) return false;
+      const change = db.prepare('SELECT change_id FROM change_text_backlog LIMIT 1').pluck().get() as
+        | number
+        | undefined;
+      if (change === undefined) return false;
+      const more = db.inTransaction
+        ? this.fillChangeText(change, limit)
+        : db.transaction(() => this.fillChangeText(change, limit))();
+      return more || this.backlog();
+    }
     const step = () => {
       const from = job.cur_nkey === null ? '' : 'AND (nkey, rtype, rdata_wire) > (?, ?, ?)';
       const args: unknown[] = [job.zone_id];
@@ -758,15 +787,21 @@ export class ZoneStore {
       return true;
     };
     const more = db.inTransaction ? step() : db.transaction(step)();
-    return (
-      more || (zoneId === undefined && db.prepare('SELECT 1 FROM text_backlog LIMIT 1').get() !== undefined)
-    );
+    return more || (zoneId === undefined && this.backlog());
   }
 
   /** True while some RRs still wait for their presentation text. */
   textPending(): boolean {
     if (!this.db.inTransaction || this.reading) this.readView();
-    return this.db.prepare('SELECT 1 FROM text_backlog LIMIT 1').get() !== undefined;
+    return this.backlog();
+  }
+
+  private backlog(): boolean {
+    return (
+      this.db
+        .prepare('SELECT 1 FROM text_backlog UNION ALL SELECT 1 FROM change_text_backlog LIMIT 1')
+        .get() !== undefined
+    );
   }
 }
 
@@ -839,24 +874,6 @@ function insertBatched(db: Database.Database, table: string, rrs: readonly ZoneR
     }
   }
   if (n > 0) db.prepare(sql(n)).run(batch.slice(0, n * 5));
-}
-
-/** change_records rows (9 values each, flattened), in multi-row INSERTs. */
-function insertChangeRecords(db: Database.Database, flat: unknown[]): void {
-  const sql = (n: number) =>
-    `INSERT INTO change_records (change_id, op, name, type, ttl, rdata, rtype, nkey, rdata_wire) VALUES ${Array(
-      n,
-    )
-      .fill('(?, ?, ?, ?, ?, ?, ?, ?, ?)')
-      .join(', ')}`;
-  const rows = 200;
-  const per = rows * 9;
-  let i = 0;
-  if (flat.length >= per) {
-    const full = db.prepare(sql(rows));
-    for (; i + per <= flat.length; i += per) full.run(flat.slice(i, i + per));
-  }
-  if (i < flat.length) db.prepare(sql((flat.length - i) / 9)).run(flat.slice(i));
 }
 
 /** rr_text rows (seq, name, rdata flattened), in multi-row INSERTs. */
