@@ -287,10 +287,14 @@ describe('IXFR failures fall back to AXFR (scripted primary)', () => {
         assert.equal(await sendNotify(ns2.port, ZONE), 0);
         await waitFor('serial 2', async () => (await serialOf(ns2.port, ZONE)) === 2);
         assert.equal(summarize(await query(ns2.port, 'added.example.test', TYPE.A)).answer.length, 1);
-        const [t] = sql<Record<string, string>>(
-          ns2,
-          "SELECT * FROM transfers WHERE result = 'transferred' ORDER BY id DESC LIMIT 1",
-        );
+        // The audit row is written after the new version is served: wait for it.
+        const transferred = () =>
+          sql<Record<string, string>>(
+            ns2,
+            "SELECT * FROM transfers WHERE result = 'transferred' AND serial_after = 2 ORDER BY id DESC LIMIT 1",
+          );
+        await waitFor('the transfer recorded', async () => transferred().length === 1);
+        const [t] = transferred();
         assert.equal(t.kind_requested, 'ixfr');
         assert.equal(t.kind_performed, 'axfr');
         assert.match(
