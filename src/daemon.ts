@@ -117,7 +117,7 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
         logLevel: config.logLevel,
         udpSize: config.udpSize,
         udpReceiveBuffer: config.udpReceiveBuffer,
-        cacheBytes: Math.floor(config.answerCacheBytes / (workers + 1)),
+        cacheBytes: Math.floor((config.answerCacheBytes * 7) / 8 / workers),
         identity: config.identity,
         keys: new Map(config.keys),
         cookieSecret,

@@ -10,8 +10,10 @@
  * more than the question). The key is everything else the reply depends on: the name in lower
  * case, type, class, RD and CD, EDNS presence and DO, and the size limit.
  *
- * Bounded by bytes, never emptied wholesale: when full, the oldest entries go, except those hit
- * since they were last looked at (second chance, CLOCK). An entry is valid while its zone's
+ * Bounded by bytes, never emptied wholesale: when full, random entries go, except those hit since
+ * they were last looked at (second chance). Random rather than oldest-first: a loop over more
+ * questions than fit (a resolver farm walking a zone, dnsperf replaying a file) still hits in
+ * proportion to the size, where oldest-first evicts every entry just before it is asked again. An entry is valid while its zone's
  * version is the one it was made from (ZoneTable bumps a zone's version on each change), so a
  * change to one zone leaves the others' answers cached.
  */
@@ -27,6 +29,9 @@ interface Entry {
   global: boolean;
   generation: number;
   used: boolean;
+  hash: number;
+  /** Index in `slots`. */
+  slot: number;
 }
 
 const MAX_NAME = 255;
@@ -37,7 +42,11 @@ const OVERHEAD = 320;
 
 export class AnswerCache {
   private readonly map = new Map<number, Entry>();
+  /** The same entries in an array, for picking a random victim. */
+  private readonly slots: Entry[] = [];
   private bytes = 0;
+  /** xorshift32 state: eviction is random but repeatable. */
+  private seed = 0x9e3779b9;
   /** The last probed question's key (lower-cased name, type, class, flags, limit) and hash. */
   private readonly key = Buffer.allocUnsafe(MAX_NAME + 7);
   private keyLen = 0;
@@ -148,17 +157,14 @@ export class AnswerCache {
     const size = reply.length + this.keyLen + OVERHEAD;
     if (size > this.maxBytes) return;
     const old = this.map.get(this.hash);
-    if (old) {
-      this.bytes -= old.reply.length + old.key.length + OVERHEAD;
-      this.map.delete(this.hash);
-    }
-    while (this.bytes + size > this.maxBytes) this.evict();
+    if (old) this.remove(old);
+    while (this.bytes + size > this.maxBytes && this.slots.length > 0) this.evict();
     // One exact-size allocation per entry (not a slice of Node's shared pool, which would keep a
     // whole 8 KiB slab alive for one small entry): the byte bound then holds.
     const bytes = Buffer.allocUnsafeSlow(this.keyLen + reply.length);
     this.key.copy(bytes, 0, 0, this.keyLen);
     reply.copy(bytes, this.keyLen);
-    this.map.set(this.hash, {
+    const e: Entry = {
       key: bytes.subarray(0, this.keyLen),
       reply: bytes.subarray(this.keyLen),
       zone,
@@ -166,21 +172,42 @@ export class AnswerCache {
       global,
       generation,
       used: false,
-    });
+      hash: this.hash,
+      slot: this.slots.length,
+    };
+    this.slots.push(e);
+    this.map.set(this.hash, e);
     this.bytes += size;
   }
 
-  /** Second chance: the oldest entry goes unless it was hit since; then it moves to the back. */
-  private evict(): void {
-    for (const [h, e] of this.map) {
-      this.map.delete(h);
-      if (e.used && (e.zone === undefined || e.zone.version === e.version)) {
-        e.used = false;
-        this.map.set(h, e);
-        continue;
-      }
-      this.bytes -= e.reply.length + e.key.length + OVERHEAD;
-      return;
+  private remove(e: Entry): void {
+    this.map.delete(e.hash);
+    const last = this.slots.pop()!;
+    if (last !== e) {
+      this.slots[e.slot] = last;
+      last.slot = e.slot;
     }
+    this.bytes -= e.reply.length + e.key.length + OVERHEAD;
+  }
+
+  /** A random entry goes; one hit since it was last picked gets a second chance (a few tries). */
+  private evict(): void {
+    let victim = this.slots[this.random() % this.slots.length];
+    for (let tries = 0; tries < 3; tries++) {
+      const fresh = victim.zone === undefined || victim.zone.version === victim.version;
+      if (!victim.used || !fresh) break;
+      victim.used = false;
+      victim = this.slots[this.random() % this.slots.length];
+    }
+    this.remove(victim);
+  }
+
+  private random(): number {
+    let x = this.seed;
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    this.seed = x;
+    return x >>> 0;
   }
 }
