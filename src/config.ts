@@ -110,7 +110,7 @@ export interface Config {
   readonly workers: number;
   /** SO_RCVBUF asked for each UDP socket, bytes (a burst waits there rather than being dropped). */
   readonly udpReceiveBuffer: number;
-  /** Bytes of encoded answers cached, shared out among the serving threads. */
+  /** Bytes of encoded answers cached by each thread answering UDP (the clients of each differ). */
   readonly answerCacheBytes: number;
   /** Loopback HTTP status endpoint. */
   readonly control?: Endpoint;
@@ -154,7 +154,7 @@ const DEFAULTS = {
   maxTcpConnections: 1000,
   workers: Math.max(1, Math.min(64, os.availableParallelism())), // one per CPU
   udpReceiveBuffer: 8 * 1024 * 1024, // bytes
-  answerCacheBytes: 64 * 1024 * 1024, // bytes, all serving threads together
+  answerCacheBytes: 64 * 1024 * 1024, // bytes, per thread answering UDP
 } as const;
 
 /** Built-in zone-level defaults; `defaults` in the config overrides them, a zone overrides both. */

@@ -75,9 +75,8 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
     table,
     {
       cookieSecret,
-      // With serving workers the main thread answers TCP and forwarded queries: a small share.
-      cacheBytes:
-        workers === 1 ? config.answerCacheBytes : Math.floor(config.answerCacheBytes / (2 * workers)),
+      // Each UDP-answering thread has its own; with UDP workers this one (TCP only) an eighth.
+      cacheBytes: workers === 1 ? config.answerCacheBytes : Math.floor(config.answerCacheBytes / 8),
       udpSize: config.udpSize,
       onNotify: (zone, serial) => scheduler.notify(zone, serial),
       identity: config.identity,
@@ -117,7 +116,7 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
         logLevel: config.logLevel,
         udpSize: config.udpSize,
         udpReceiveBuffer: config.udpReceiveBuffer,
-        cacheBytes: Math.floor((config.answerCacheBytes * 7) / 8 / workers),
+        cacheBytes: config.answerCacheBytes,
         identity: config.identity,
         keys: new Map(config.keys),
         cookieSecret,

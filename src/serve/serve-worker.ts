@@ -32,6 +32,7 @@ const handler = new QueryHandler(
   table,
   {
     udpSize: setup.udpSize,
+    cacheBytes: setup.cacheBytes,
     identity: setup.identity,
     cookieSecret: Buffer.from(setup.cookieSecret),
     forward: true,

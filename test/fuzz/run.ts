@@ -98,8 +98,8 @@ export async function runFuzz(opts: FuzzOptions): Promise<FuzzReport> {
   const fake = await startFakePrimary(ZONE, new Map([[1, exampleZone(1)]]), 1);
   const ns2 = await startNs2({
     zones: [{ name: ZONE, primaries: [{ address: '127.0.0.1', port: fake.port }] }],
-    // The answer cache holds up to answerCacheBytes by design; kept small so a leak beyond it shows.
-    extra: { logLevel: 'warn', tcpIdleSeconds: 2, maxTcpConnections: 200, answerCacheBytes: 8 * 1024 * 1024 },
+    // Each answering thread caches up to answerCacheBytes by design; kept small so a leak beyond it shows.
+    extra: { logLevel: 'warn', tcpIdleSeconds: 2, maxTcpConnections: 200, answerCacheBytes: 4 * 1024 * 1024 },
   });
   const report: FuzzReport = {
     seed: opts.seed,
