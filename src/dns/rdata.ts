@@ -5,6 +5,7 @@
  * Anything rdataToText cannot parse for its type, and every type without a printer here, comes out
  * in the RFC 3597 §5 generic form `\# <len> <hex>`, so the text never loses bytes.
  */
+import { formatIPv6 } from '../ip-text.js';
 import { nameToText, readName, WireError } from './name.js';
 import { hasMnemonic, TYPE, typeToText } from './types.js';
 
@@ -219,46 +220,8 @@ function ipv4(b: Buffer, off = 0): string {
   return `${b[off]}.${b[off + 1]}.${b[off + 2]}.${b[off + 3]}`;
 }
 
-/**
- * IPv6 text as BIND/glibc inet_ntop writes it (RFC 4291 §2.2 / RFC 5952 compatible): lower-case
- * hex, the longest run (≥ 2) of zero groups as "::", and a dotted tail for ::a.b.c.d and
- * ::ffff:a.b.c.d.
- */
-function ipv6(b: Buffer, off = 0): string {
-  const w: number[] = [];
-  for (let i = 0; i < 8; i++) w.push(b.readUInt16BE(off + 2 * i));
-  let bestBase = -1;
-  let bestLen = 0;
-  for (let i = 0; i < 8; ) {
-    if (w[i] !== 0) {
-      i++;
-      continue;
-    }
-    let j = i;
-    while (j < 8 && w[j] === 0) j++;
-    if (j - i > bestLen) {
-      bestBase = i;
-      bestLen = j - i;
-    }
-    i = j;
-  }
-  if (bestLen < 2) bestBase = -1;
-  let out = '';
-  for (let i = 0; i < 8; i++) {
-    if (bestBase >= 0 && i >= bestBase && i < bestBase + bestLen) {
-      if (i === bestBase) out += ':';
-      continue;
-    }
-    if (i !== 0) out += ':';
-    if (i === 6 && bestBase === 0 && (bestLen === 6 || (bestLen === 5 && w[5] === 0xffff))) {
-      out += ipv4(b, off + 12);
-      return out;
-    }
-    out += w[i].toString(16);
-  }
-  if (bestBase >= 0 && bestBase + bestLen === 8) out += ':';
-  return out;
-}
+/** IPv6 text as BIND/glibc inet_ntop writes it (RFC 5952 form, dotted tail for ::a.b.c.d, ::ffff:a.b.c.d). */
+const ipv6 = (b: Buffer, off = 0): string => formatIPv6(b, off);
 
 /**
  * RRSIG/SIG times (RFC 4034 §3.2): YYYYMMDDHHmmSS in UTC. The 32-bit value is taken as the
