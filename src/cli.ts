@@ -9,13 +9,14 @@
  *   ns2 healthcheck [--config FILE]  exit 0 when the server answers on its first listen address
  *   ns2 refresh ZONE [--config FILE]     SOA check now, through the daemon's control endpoint
  *   ns2 retransfer ZONE [--config FILE]  AXFR now, through the daemon's control endpoint
+ *   ns2 reload [--config FILE]           re-read the daemon's config file (as SIGHUP does)
  *   ns2 history ZONE [--config FILE]     the zone's applied transfers, from the database
  *   ns2 diff ZONE FROM TO [--config FILE] RRs removed and added between two serials
  *   ns2 demo                         a local BIND primary with a demo zone, and ns2 serving it
  */
 import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig } from './config.js';
-import { controlCommand } from './control/client.js';
+import { controlCommand, reloadCommand } from './control/client.js';
 import { startDaemon } from './daemon.js';
 import { runDemo } from './demo.js';
 import { createLogger } from './log.js';
@@ -29,6 +30,7 @@ const USAGE = `usage: ns2 <command> [options]
   healthcheck [--config FILE]    exit 0 when the server answers queries
   refresh ZONE [--config FILE]   check ZONE's serial now (via the daemon's control endpoint)
   retransfer ZONE [--config FILE]  transfer ZONE by AXFR now (via the control endpoint)
+  reload [--config FILE]         make the daemon re-read its config file (as SIGHUP does)
   history ZONE [--config FILE]   the transfers applied to ZONE
   diff ZONE FROM TO [--config FILE]  RRs removed and added between serials FROM and TO
   demo                           run a local BIND primary and ns2 as its secondary`;
@@ -62,9 +64,21 @@ async function main(argv: string[]): Promise<number> {
   }
   switch (cmd) {
     case 'serve': {
-      const config = load(configPath(values.config));
+      const file = configPath(values.config);
+      const config = load(file);
       const log = createLogger(config.logLevel);
-      const daemon = await startDaemon(config, log);
+      // SIGHUP reloads (never the default: terminate); one arriving during start-up is kept.
+      let reload: (() => void) | undefined;
+      let hupDuringStart = false;
+      process.on('SIGHUP', () => {
+        if (reload) reload();
+        else hupDuringStart = true;
+      });
+      const daemon = await startDaemon(config, log, { configFile: file });
+      reload = () => {
+        daemon.reload('SIGHUP').catch((err) => log.error({ err }, 'reload failed'));
+      };
+      if (hupDuringStart) reload();
       await new Promise<void>((resolve) => {
         const stop = (signal: string) => {
           log.info({ signal }, 'stopping');
@@ -103,6 +117,8 @@ async function main(argv: string[]): Promise<number> {
       return healthcheck(load(configPath(values.config)));
     case 'demo':
       return runDemo();
+    case 'reload':
+      return reloadCommand(configPath(values.config));
     case 'refresh':
     case 'retransfer':
       if (!rest[0]) {

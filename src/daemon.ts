@@ -2,19 +2,25 @@
  * The daemon: config → store → zone table → server → refresh scheduler. Start-up serves whatever
  * SQLite holds at once (a restart with the primary down still answers), then the scheduler checks
  * every zone. Applied transfers NOTIFY our own secondaries, which transfer from us (xfrout).
- * SIGTERM/SIGINT close the sockets, stop the timers and close the database.
+ * SIGTERM/SIGINT close the sockets, stop the timers and close the database; SIGHUP and POST /reload
+ * re-read the config file (reload/reloader.ts) and add, change and remove zones (reload/zone-set.ts).
  */
 import { randomBytes } from 'node:crypto';
 import Database from 'better-sqlite3';
 import type { Config } from './config.js';
 import { type ControlServer, startControlServer } from './control/server.js';
-import { textToName } from './dns/name.js';
 import type { Logger } from './log.js';
 import { nativeDatagram, reusePortAvailable } from './net/datagram.js';
 import { NotifySender } from './refresh/notify-out.js';
 import { Refresher } from './refresh/refresher.js';
 import { Scheduler } from './refresh/scheduler.js';
-import { acl } from './serve/acl.js';
+import {
+  Reloader,
+  type ReloadParticipant,
+  type ReloadResult,
+  type ReloadTrigger,
+} from './reload/reloader.js';
+import { serveStored, ZoneSet } from './reload/zone-set.js';
 import { QueryHandler } from './serve/handler.js';
 import { DnsServer } from './serve/server.js';
 import { TsigGate } from './serve/tsig-gate.js';
@@ -28,33 +34,39 @@ export interface Daemon {
   store: ZoneStore;
   server: DnsServer;
   scheduler: Scheduler;
+  /** Zones added, reconfigured and removed at run time (reload, catalog zones). */
+  zones: ZoneSet;
+  /** Re-reads the config file (SIGHUP, POST /reload); never throws for a bad config. */
+  reload(trigger: ReloadTrigger): Promise<ReloadResult>;
+  /** A subsystem with state to refresh on every reload (certificates, …). */
+  onReload(p: ReloadParticipant): void;
   stop(): Promise<void>;
 }
 
-export async function startDaemon(config: Config, log: Logger): Promise<Daemon> {
+export interface DaemonOptions {
+  /** The file `config` was read from: what a reload reads again. */
+  configFile?: string;
+}
+
+export async function startDaemon(config: Config, log: Logger, opts: DaemonOptions = {}): Promise<Daemon> {
   const store = new ZoneStore(config.database);
   const table = new ZoneTable();
   const now = Math.floor(Date.now() / 1000);
   for (const z of config.zones) {
     store.ensureZone(z.name);
     const row = store.zone(z.name)!;
-    const expired = row.state === 'ok' && row.expires_at !== null && row.expires_at <= now;
-    // RFC 1996 §3.10: by default only the zone's primaries may NOTIFY us.
-    const notifiers = z.allowNotify.length > 0 ? z.allowNotify : z.primaries.map((p) => p.address);
-    table.add(z.name, textToName(z.name), store, {
-      state: expired ? 'expired' : row.state,
-      expiresAt: row.expires_at,
-      allowNotify: acl(notifiers),
-      allowTransfer: acl(z.allowTransfer),
-    });
+    serveStored(table, store, z, row, now);
     log.info({ zone: z.name, serial: row.serial, state: row.state }, 'zone loaded from database');
   }
-  const notifier = new NotifySender(store, config.keys, log, { self: config.listen });
+  // One map of TSIG keys for every part that signs or verifies: a reload replaces its contents.
+  const keys = new Map(config.keys);
+  const notifier = new NotifySender(store, keys, log, { self: config.listen });
   const workers = servingThreads(config, log);
   let pool: ServingWorkers | undefined;
   table.onChange = (e) => pool?.zone(e);
   // Each commit's zone image (built by the writer) is installed here and in every worker.
   const onImage: OnImage = (update) => {
+    if (!table.get(update.zone)) return; // committed just before its zone was removed
     table.install(update);
     pool?.install(update);
     if ('error' in update)
@@ -66,7 +78,7 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
       ? new DirectWriter(store, onImage)
       : new WorkerWriter(config.database, () => store.invalidate(), onImage);
   const refresher = new Refresher(store, writer, table, log, {
-    keys: config.keys,
+    keys,
     onTransferred: (zone, serial) => void notifier.notify(zone, serial),
   });
   const scheduler = new Scheduler(config.zones, store, writer, table, refresher, log);
@@ -92,7 +104,7 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
       udp: workers === 1,
       udpReceiveBuffer: config.udpReceiveBuffer,
       maxTcpConnections: config.maxTcpConnections,
-      gate: new TsigGate(config.keys, log),
+      gate: new TsigGate(keys, log),
       // Each outgoing transfer reads its own snapshot through a read-only connection.
       xfrout: new XfrOut(
         table,
@@ -118,7 +130,7 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
         udpReceiveBuffer: config.udpReceiveBuffer,
         cacheBytes: config.answerCacheBytes,
         identity: config.identity,
-        keys: new Map(config.keys),
+        keys: new Map(keys),
         cookieSecret,
         zones: [...table.all()].map(statusOf),
       },
@@ -136,10 +148,26 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
     store.close();
     throw e;
   }
+  const zones = new ZoneSet({ store, table, writer, scheduler, refresher, workers: () => pool, log });
+  const reloader = new Reloader(opts.configFile, config, {
+    zones,
+    setKeys(next) {
+      keys.clear();
+      for (const [name, k] of next) keys.set(name, k);
+      pool?.keys(keys);
+    },
+    setLogLevel(level) {
+      log.level = level;
+      pool?.logLevel(level);
+    },
+    log,
+  });
+  const reload = (trigger: ReloadTrigger) => reloader.reload(trigger);
   // Control endpoint (config.control): `ns2 refresh` / `ns2 retransfer` reach the scheduler here.
   let control: ControlServer | undefined;
   if (config.control) {
-    control = await startControlServer(config.control, { store, scheduler, log }).catch(async (e) => {
+    const deps = { store, scheduler, log, reload: () => reload('control') };
+    control = await startControlServer(config.control, deps).catch(async (e) => {
       await server.stop();
       await writer.close();
       store.close();
@@ -156,6 +184,9 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
     store,
     server,
     scheduler,
+    zones,
+    reload,
+    onReload: (p) => reloader.register(p),
     async stop() {
       if (stopped) return;
       stopped = true;

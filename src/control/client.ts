@@ -1,10 +1,13 @@
 /**
  * `ns2 refresh ZONE` and `ns2 retransfer ZONE`: ask the running daemon, through its control
  * endpoint (`config.control`), to check or re-transfer a zone now, and print the outcome.
+ * `ns2 reload`: ask it to re-read its config file.
  */
+import { readFileSync } from 'node:fs';
 import http from 'node:http';
-import type { Config, Endpoint } from '../config.js';
+import { type Config, ConfigError, type Endpoint, loadConfig } from '../config.js';
 import type { CheckOutcome } from '../refresh/refresher.js';
+import type { ReloadResult } from '../reload/reloader.js';
 
 export type ControlAction = 'refresh' | 'retransfer';
 
@@ -125,4 +128,86 @@ export async function controlCommand(
   }
   process.stdout.write(`${line}\n`);
   return 0;
+}
+
+/**
+ * The control endpoint named by a config file, read leniently: `ns2 reload` must reach the daemon
+ * even when the file now fails validation (the daemon then reports the problems itself).
+ */
+export function controlOf(file: string): Endpoint | undefined {
+  try {
+    return loadConfig(file).control;
+  } catch (e) {
+    if (!(e instanceof ConfigError)) throw e;
+  }
+  try {
+    const raw = JSON.parse(readFileSync(file, 'utf8').replace(/^\uFEFF/, '')) as { control?: unknown };
+    const c = raw.control as { address?: unknown; port?: unknown } | undefined;
+    if (typeof c?.address === 'string' && Number.isInteger(c.port))
+      return { address: c.address, port: c.port as number };
+  } catch {
+    // unreadable or not JSON: no endpoint to name
+  }
+  return undefined;
+}
+
+/** The lines `ns2 reload` prints for an applied reload. */
+export function reloadLines(r: Extract<ReloadResult, { ok: true }>): string[] {
+  const list = (xs: string[]) => (xs.length === 0 ? 'none' : xs.join(', '));
+  const lines = [
+    `reloaded ${r.file}`,
+    `  zones added: ${list(r.added)}`,
+    `  zones removed: ${list(r.removed)}`,
+    `  zones changed: ${list(r.changed.map((c) => `${c.zone} (${c.fields.join(', ')})`))}`,
+  ];
+  if (r.keys.length > 0) lines.push(`  keys changed: ${list(r.keys)}`);
+  if (r.live.length > 0) lines.push(`  also applied: ${list(r.live)}`);
+  if (r.restartRequired.length > 0)
+    lines.push(`  restart needed for: ${list(r.restartRequired)} (changed in the file, not applied)`);
+  for (const e of r.errors) lines.push(`  failed: ${e}`);
+  return lines;
+}
+
+/**
+ * `ns2 reload`: the daemon re-reads its config file. 0 when applied; 2 when the new config is
+ * refused (its problems printed, the daemon keeps the running one); 1 when the daemon cannot be
+ * reached or part of the reload failed.
+ */
+export async function reloadCommand(file: string): Promise<number> {
+  const fail = (text: string, code = 1) => {
+    process.stderr.write(`ns2 reload: ${text}\n`);
+    return code;
+  };
+  const control = controlOf(file);
+  if (!control) {
+    return fail(
+      `no "control" endpoint in ${file}; add {"control": {"address": "127.0.0.1", "port": 8053}} and restart the daemon, or send it SIGHUP`,
+    );
+  }
+  const target = controlTarget(control);
+  const where = `${target.address.includes(':') ? `[${target.address}]` : target.address}:${target.port}`;
+  let reply: ControlReply;
+  try {
+    reply = await controlRequest(target, 'POST', '/reload');
+  } catch (e) {
+    const err = e as NodeJS.ErrnoException;
+    return fail(
+      `cannot reach the daemon's control endpoint at ${where} (${err.code ?? err.message}); is ns2 serve running with this config?`,
+    );
+  }
+  const body = reply.body as ReloadResult | { error?: string } | null;
+  if (body && 'ok' in body && body.ok === false) {
+    const problems = body.problems.map((p) => `  ${p}`).join('\n');
+    return fail(
+      `config ${body.file ?? ''} refused, the daemon keeps running the previous one:\n${problems}`,
+      2,
+    );
+  }
+  if (reply.status !== 200 || !body || !('ok' in body)) {
+    const error = (body as { error?: string } | null)?.error;
+    return fail(`control endpoint at ${where} answered HTTP ${reply.status}${error ? `: ${error}` : ''}`);
+  }
+  const lines = reloadLines(body);
+  process.stdout.write(`${lines.join('\n')}\n`);
+  return body.errors.length > 0 ? 1 : 0;
 }

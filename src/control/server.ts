@@ -6,6 +6,8 @@
  *   GET  /zones                     200 [{name, serial, state, primary, last_refresh, ...}]
  *   POST /zones/NAME/refresh        SOA check now; 200 with the CheckOutcome once it ends
  *   POST /zones/NAME/retransfer     AXFR now even when up to date; same reply
+ *   POST /reload                    re-read the config file; 200 with what changed, 422 with the
+ *                                   problems when the new config is refused (the running one stays)
  *
  * It has NO authentication: bind it to loopback (the usual 127.0.0.1) or firewall the port. As a
  * guard against web pages driving it from a local browser, a request carrying an `Origin` header
@@ -17,6 +19,7 @@ import { isIP } from 'node:net';
 import type { Endpoint } from '../config.js';
 import type { Logger } from '../log.js';
 import type { CheckOptions, CheckOutcome, Trigger } from '../refresh/refresher.js';
+import type { ReloadResult } from '../reload/reloader.js';
 import type { ZoneRow, ZoneStore } from '../store/zone-store.js';
 
 export interface ControlDeps {
@@ -25,6 +28,8 @@ export interface ControlDeps {
     poke(name: string, trigger: Trigger, opts?: CheckOptions): Promise<CheckOutcome> | undefined;
   };
   log: Logger;
+  /** Re-reads the daemon's config file (reload/reloader.ts); absent: 404. */
+  reload?: () => Promise<ReloadResult>;
   /** Unix seconds; injectable for tests. */
   now?: () => number;
 }
@@ -121,6 +126,11 @@ export async function startControlServer(listen: Endpoint, deps: ControlDeps): P
         200,
         store.zones().map((z) => zoneInfo(z, t)),
       );
+    }
+    if (path === '/reload' && deps.reload) {
+      if (method !== 'POST') return notAllowed(res, 'POST');
+      const result = await deps.reload();
+      return send(res, result.ok ? 200 : 422, result);
     }
     const m = /^\/zones\/([^/]+)\/(refresh|retransfer)$/.exec(path);
     if (!m) return send(res, 404, { error: 'not found' });

@@ -43,7 +43,7 @@ import { ixfr, type ZoneDiff } from '../xfrin/ixfr.js';
 import { probeSerial } from '../xfrin/soa-probe.js';
 import { endpointText } from '../xfrin/transport.js';
 
-export type Trigger = 'startup' | 'timer' | 'notify' | 'cli';
+export type Trigger = 'startup' | 'timer' | 'notify' | 'cli' | 'reload';
 
 export interface CheckOptions {
   /** Transfer the whole zone by AXFR even when the serial is unchanged (`ns2 retransfer`). */
@@ -57,6 +57,7 @@ export type CheckOutcome =
   | { result: 'failed'; error: string };
 
 const PROBE_TIMEOUT_MS = 3000;
+const REMOVED: CheckOutcome = { result: 'failed', error: 'zone is no longer configured' };
 const STAGING_BATCH = 2000;
 
 type Dropped = { owner: string; type: number }[];
@@ -71,6 +72,7 @@ export interface RefresherOptions {
 
 export class Refresher {
   private running = new Map<string, Promise<CheckOutcome>>();
+  private readonly retired = new Set<string>();
   private readonly now: () => number;
 
   constructor(
@@ -101,10 +103,23 @@ export class Refresher {
     return this.running.has(zone);
   }
 
+  /**
+   * The zone was removed (reload, catalog): a check of it still running stops at its next step
+   * instead of transferring a zone nobody serves. `restore` when it is configured again.
+   */
+  retire(zone: string): void {
+    this.retired.add(zone);
+  }
+
+  restore(zone: string): void {
+    this.retired.delete(zone);
+  }
+
   private async run(zone: ZoneConfig, trigger: Trigger, opts: CheckOptions): Promise<CheckOutcome> {
     const errors: string[] = [];
     let behind: CheckOutcome | undefined;
     for (const p of zone.primaries) {
+      if (this.retired.has(zone.name)) return REMOVED;
       const outcome = await this.fromPrimary(zone, p, trigger, opts);
       if (outcome.result === 'behind') behind ??= outcome;
       else if (outcome.result !== 'failed') return outcome;
@@ -202,6 +217,7 @@ export class Refresher {
           );
         }
       }
+      if (this.retired.has(zone.name)) return REMOVED;
       // The zone streams into the writer's staging table as it arrives: never all in memory.
       const staging = await this.writer.beginIncoming();
       let got: Awaited<ReturnType<typeof axfr>>;

@@ -67,9 +67,11 @@ export class Scheduler {
   private lastNotifyCheck = new Map<string, number>();
   /** NOTIFY-triggered checks waiting for NOTIFY_INTERVAL_MS to pass. */
   private deferred = new Map<string, NodeJS.Timeout>();
+  /** The zones scheduled, by name; reload and catalogs add, replace and remove them. */
+  private readonly zones = new Map<string, ZoneConfig>();
 
   constructor(
-    private readonly zones: readonly ZoneConfig[],
+    zones: readonly ZoneConfig[],
     private readonly store: ZoneStore,
     private readonly writer: StoreWriter,
     private readonly table: ZoneTable,
@@ -77,13 +79,65 @@ export class Scheduler {
     private readonly log: Logger,
     private readonly maxConcurrent = 4,
     private readonly now: () => number = () => Math.floor(Date.now() / 1000),
-  ) {}
+  ) {
+    for (const z of zones) this.zones.set(z.name, z);
+  }
+
+  has(name: string): boolean {
+    return this.zones.has(name);
+  }
+
+  /** A zone configured at run time: checked at once (its first transfer, when it has no copy). */
+  addZone(z: ZoneConfig): void {
+    this.zones.set(z.name, z);
+    if (!this.task || this.stopped || this.active >= this.maxConcurrent) {
+      this.due.set(z.name, this.now()); // start() or the next free slot takes it
+      return;
+    }
+    this.due.set(z.name, Number.POSITIVE_INFINITY); // not again until this check ends
+    void this.run(z, 'reload');
+  }
+
+  /**
+   * New settings for a scheduled zone (primaries, keys, ACLs, limits, timers): the next check uses
+   * them. A change of the timer clamps moves the next check to what they give from the last
+   * refresh; nothing is transferred because of the change itself.
+   */
+  updateZone(z: ZoneConfig): void {
+    const old = this.zones.get(z.name);
+    if (!old) return;
+    this.zones.set(z.name, z);
+    const timers = ['refreshMin', 'refreshMax', 'retryMin', 'retryMax'] as const;
+    if (timers.every((k) => old[k] === z[k])) return;
+    const due = this.due.get(z.name);
+    if (due === undefined || due === Number.POSITIVE_INFINITY) return; // a check runs: it reschedules
+    const soa = this.store.soaTimers(z.name);
+    const row = this.store.zone(z.name);
+    if (!soa || row?.last_refresh == null) return;
+    const t = clampTimers(soa, z);
+    const next = row.state === 'ok' ? row.last_refresh + t.refresh - jitter(z.name, t.refresh) : due;
+    if (next === due) return;
+    this.due.set(z.name, next);
+    this.persist(z.name, { next_refresh: next });
+    this.log.info({ zone: z.name, next_refresh: next }, 'refresh timer rescheduled by new config');
+  }
+
+  /** Stops checking the zone (a check already running ends on its own; its result is dropped). */
+  removeZone(name: string): void {
+    this.zones.delete(name);
+    this.due.delete(name);
+    this.again.delete(name);
+    this.lastNotifyCheck.delete(name);
+    const t = this.deferred.get(name);
+    if (t) clearTimeout(t);
+    this.deferred.delete(name);
+  }
 
   start(): void {
     // Every zone is checked at start-up, as BIND and NSD do: changes made while we were down
     // arrive at once. The expiry deadline is not reset by a restart, only by a successful check.
     const now = this.now();
-    for (const z of this.zones) this.due.set(z.name, now);
+    for (const z of this.zones.values()) this.due.set(z.name, now);
     this.tick('startup');
     this.task = cron.schedule('* * * * * *', () => this.tick('timer'), { noOverlap: false });
   }
@@ -99,7 +153,7 @@ export class Scheduler {
 
   /** Checks a zone now (NOTIFY, operator request); `forceAxfr` transfers even when up to date. */
   poke(name: string, trigger: Trigger, opts: CheckOptions = {}): Promise<CheckOutcome> | undefined {
-    const z = this.zones.find((x) => x.name === name);
+    const z = this.zones.get(name);
     if (!z) return undefined;
     return this.run(z, trigger, opts);
   }
@@ -111,7 +165,7 @@ export class Scheduler {
    * NOTIFY_INTERVAL_MS, plus one after a running check, so a burst costs at most two SOA queries.
    */
   notify(name: string, serial?: number): boolean {
-    const z = this.zones.find((x) => x.name === name);
+    const z = this.zones.get(name);
     if (!z || this.stopped) return false;
     const ours = this.store.soaRecord(z.name)?.serial;
     if (serial !== undefined && ours !== undefined && !isNewer(serial, ours)) return true;
@@ -139,7 +193,8 @@ export class Scheduler {
     if (wait > 0) {
       const timer = setTimeout(() => {
         this.deferred.delete(z.name);
-        this.notifyCheck(z);
+        const current = this.zones.get(z.name);
+        if (current) this.notifyCheck(current);
       }, wait);
       this.deferred.set(z.name, timer);
       return;
@@ -152,7 +207,7 @@ export class Scheduler {
     if (this.stopped) return;
     const now = this.now();
     const due: { z: ZoneConfig; at: number }[] = [];
-    for (const z of this.zones) {
+    for (const z of this.zones.values()) {
       this.expireIfDue(z, now);
       const at = this.due.get(z.name) ?? now;
       if (at <= now) due.push({ z, at });
@@ -187,11 +242,14 @@ export class Scheduler {
     try {
       const outcome = await this.refresher.check(z, trigger, opts);
       // After stop() the database is closed: the outcome is not recorded, the next start redoes it.
-      if (!this.stopped) this.reschedule(z, outcome);
+      // A zone removed meanwhile is not rescheduled; one reconfigured is, with its new settings.
+      const current = this.zones.get(z.name);
+      if (!this.stopped && current) this.reschedule(current, outcome);
       return outcome;
     } finally {
       this.active--;
-      if (this.again.delete(z.name)) this.notifyCheck(z);
+      const current = this.zones.get(z.name);
+      if (this.again.delete(z.name) && current) this.notifyCheck(current);
       // A slot is free: start a zone that is waiting for one now rather than at the next tick.
       this.tick('timer');
     }

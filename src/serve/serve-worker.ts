@@ -5,6 +5,7 @@
  * comes back to be sent from the same socket.
  */
 import { parentPort, threadId, workerData } from 'node:worker_threads';
+import type { TsigKey } from '../dns/tsig.js';
 import { createLogger } from '../log.js';
 import { QueryHandler } from './handler.js';
 import { DnsServer } from './server.js';
@@ -24,6 +25,14 @@ const status = (z: ZoneStatus) => {
   e.expiresAt = z.expiresAt;
 };
 for (const z of setup.zones) status(z);
+
+// Structured clone turned the secrets into plain Uint8Arrays. Replaced in place on reload.
+const keys = new Map<string, TsigKey>();
+const setKeys = (from: Map<string, TsigKey>) => {
+  keys.clear();
+  for (const [name, k] of from) keys.set(name, { ...k, secret: Buffer.from(k.secret) });
+};
+setKeys(setup.keys);
 
 const pending = new Map<number, (reply: Buffer) => void>();
 let seq = 0;
@@ -48,11 +57,7 @@ const server = new DnsServer(
     udpReceiveBuffer: setup.udpReceiveBuffer,
     tcpIdleMs: 0,
     maxTcpConnections: 0,
-    // Structured clone turned the secrets into plain Uint8Arrays.
-    gate: new TsigGate(
-      new Map([...setup.keys].map(([name, k]) => [name, { ...k, secret: Buffer.from(k.secret) }])),
-      log,
-    ),
+    gate: new TsigGate(keys, log),
     forward: (msg, peer, reply) => {
       const id = ++seq;
       pending.set(id, reply);
@@ -67,7 +72,11 @@ port.on('message', (m: ToWorker) => {
   else if (m.t === 'zone') {
     status(m.zone);
     table.changed(m.zone.name);
-  } else if (m.t === 'reply') {
+  } else if (m.t === 'remove') table.remove(m.zone);
+  else if (m.t === 'keys') setKeys(m.keys);
+  else if (m.t === 'logLevel') log.level = m.level;
+  else if (m.t === 'sync') post({ t: 'synced', id: m.id });
+  else if (m.t === 'reply') {
     const send = pending.get(m.id);
     pending.delete(m.id);
     if (send && m.reply) send(Buffer.from(m.reply.buffer, m.reply.byteOffset, m.reply.byteLength));

@@ -42,10 +42,15 @@ export interface ZoneStatus {
 export type ToWorker =
   | { t: 'image'; update: ImageUpdate | { zone: string; error: string } }
   | { t: 'zone'; zone: ZoneStatus }
+  | { t: 'remove'; zone: string }
+  | { t: 'keys'; keys: Map<string, TsigKey> }
+  | { t: 'logLevel'; level: string }
+  | { t: 'sync'; id: number }
   | { t: 'reply'; id: number; reply?: Uint8Array };
 
 export type FromWorker =
   | { t: 'ready' }
+  | { t: 'synced'; id: number }
   | { t: 'failed'; message: string }
   | { t: 'forward'; id: number; msg: Uint8Array; address: string };
 
@@ -61,6 +66,9 @@ export class ServingWorkers {
   /** Image updates since each zone's last base: what a thread needs to catch up. */
   private readonly images = new Map<string, (ImageUpdate | { zone: string; error: string })[]>();
   private stopping = false;
+  private syncSeq = 0;
+  /** Threads yet to answer each sync, and what to call when none is left. */
+  private readonly syncs = new Map<number, { left: Set<Worker>; done: () => void }>();
 
   constructor(
     private readonly count: number,
@@ -84,6 +92,7 @@ export class ServingWorkers {
     return new Promise((resolve, reject) => {
       w.on('message', (m: FromWorker) => {
         if (m.t === 'ready') resolve();
+        else if (m.t === 'synced') this.synced(m.id, w);
         else if (m.t === 'failed') reject(new Error(m.message));
         else if (m.t === 'forward') {
           let reply: Buffer | undefined;
@@ -101,6 +110,7 @@ export class ServingWorkers {
       });
       w.on('exit', (code) => {
         if (!this.stopping) this.log.error({ worker: index, code }, 'serving worker exited');
+        for (const id of this.syncs.keys()) this.synced(id, w); // nobody left there to wait for
       });
     });
   }
@@ -117,6 +127,40 @@ export class ServingWorkers {
     this.post({ t: 'zone', zone: statusOf(e) });
   }
 
+  /** The zone is no longer served: every thread drops it (and the answers it cached from it). */
+  remove(zone: string): void {
+    this.images.delete(zone);
+    this.post({ t: 'remove', zone });
+  }
+
+  /** New TSIG keys (reload): each thread's gate verifies with them from its next request. */
+  keys(keys: ReadonlyMap<string, TsigKey>): void {
+    this.post({ t: 'keys', keys: new Map(keys) });
+  }
+
+  logLevel(level: string): void {
+    this.post({ t: 'logLevel', level });
+  }
+
+  /** Resolves once every thread has handled all that was posted to it before. */
+  sync(): Promise<void> {
+    if (this.threads.length === 0) return Promise.resolve();
+    const id = ++this.syncSeq;
+    return new Promise((done) => {
+      this.syncs.set(id, { left: new Set(this.threads), done });
+      this.post({ t: 'sync', id });
+    });
+  }
+
+  private synced(id: number, w: Worker): void {
+    const s = this.syncs.get(id);
+    if (!s) return;
+    s.left.delete(w);
+    if (s.left.size > 0) return;
+    this.syncs.delete(id);
+    s.done();
+  }
+
   private post(m: ToWorker): void {
     for (const w of this.threads) w.postMessage(m);
   }
@@ -125,5 +169,7 @@ export class ServingWorkers {
     this.stopping = true;
     await Promise.all(this.threads.map((w) => w.terminate()));
     this.threads = [];
+    for (const s of this.syncs.values()) s.done();
+    this.syncs.clear();
   }
 }

@@ -109,6 +109,24 @@ export class ZoneTable implements ZoneFinder {
     return entry;
   }
 
+  /**
+   * The zone is no longer served: queries for it are REFUSED from now on (or answered by an
+   * enclosing zone we serve). Its version is bumped so answers cached from it are stale.
+   */
+  remove(name: string): ZoneEntry | undefined {
+    const e = this.byName.get(name);
+    if (!e) return undefined;
+    this.byName.delete(name);
+    this.byApex.delete(e.view.apex.toString('latin1'));
+    e.state = 'never_loaded';
+    e.image = undefined;
+    this.maxLabels = 0;
+    for (const o of this.byName.values()) this.maxLabels = Math.max(this.maxLabels, labelCount(o.view.apex));
+    this.generation++;
+    e.version++;
+    return e;
+  }
+
   get(name: string): ZoneEntry | undefined {
     return this.byName.get(name);
   }

@@ -9,7 +9,7 @@ import type { Worker } from 'node:worker_threads';
 import { ImageSource, type ImageUpdate } from '../answer/image-source.js';
 import { startThread } from '../thread.js';
 import { GuardError } from '../xfrin/guards.js';
-import type { Diff, TransferRow, ZoneRow, ZoneRR } from './zone-store.js';
+import type { Diff, TransferRow, ZoneRow, ZoneRowsDeleted, ZoneRR } from './zone-store.js';
 import { type ApplyResult, type CommitGuards, InconsistentDiff, type ZoneStore } from './zone-store.js';
 
 export type ZoneFields = Partial<Omit<ZoneRow, 'name'>>;
@@ -31,6 +31,10 @@ export interface StoreWriter {
   ): Promise<ApplyResult & { serial: number }>;
   /** Asks for the zone's image as stored now (start-up); it arrives through `onImage`. */
   buildImage(zone: string): Promise<void>;
+  /** A zone configured at run time: its row (ZoneStore.addZone). */
+  addZone(zone: string): Promise<void>;
+  /** A zone no longer configured: every row of it, in one transaction (ZoneStore.deleteZone). */
+  deleteZone(zone: string): Promise<ZoneRowsDeleted>;
   close(): Promise<void>;
 }
 
@@ -130,6 +134,13 @@ export function perform(store: ZoneStore, images: ImageSource, op: string, args:
       const zone = args[0] as string;
       return { value: undefined, image: imageOf(zone, () => images.base(zone)) };
     }
+    case 'addZone':
+      return { value: store.addZone(args[0] as string) };
+    case 'deleteZone': {
+      const zone = args[0] as string;
+      images.forget(zone);
+      return { value: store.deleteZone(zone) };
+    }
     default:
       throw new Error(`unknown store operation ${op}`);
   }
@@ -190,6 +201,12 @@ export class DirectWriter implements StoreWriter {
   }
   async buildImage(zone: string) {
     this.run('buildImage', zone);
+  }
+  async addZone(zone: string) {
+    this.run('addZone', zone);
+  }
+  async deleteZone(zone: string) {
+    return this.run<ZoneRowsDeleted>('deleteZone', zone);
   }
   async close() {}
 }
@@ -278,6 +295,12 @@ export class WorkerWriter implements StoreWriter {
   }
   async buildImage(zone: string) {
     await this.call<void>('buildImage', zone);
+  }
+  addZone(zone: string) {
+    return this.call<void>('addZone', zone);
+  }
+  deleteZone(zone: string) {
+    return this.call<ZoneRowsDeleted>('deleteZone', zone);
   }
   /** Waits for queued writes, then closes the worker's connection. */
   async close() {

@@ -60,6 +60,18 @@ export interface ZoneReader {
   hasChildren(nkey: Buffer): boolean;
 }
 
+/** Rows deleteZone removed, by table. */
+export interface ZoneRowsDeleted {
+  zones: number;
+  rr: number;
+  rr_text: number;
+  text_backlog: number;
+  changes: number;
+  change_records: number;
+  change_text_backlog: number;
+  transfers: number;
+}
+
 export interface ApplyResult {
   changeId: number;
   added: number;
@@ -127,6 +139,8 @@ export class ZoneStore {
   private readonly stZone: Database.Statement;
   private readonly stSoa: Database.Statement;
   private readonly zoneIds = new Map<string, number>();
+  /** Zones deleted on this connection (deleteZone) and not added again. */
+  private readonly retired = new Set<string>();
   private incomingSeq = 0;
   private readonly stBegin: Database.Statement;
   private reading = false;
@@ -225,6 +239,57 @@ export class ZoneStore {
     this.db.prepare('INSERT OR IGNORE INTO zones (name) VALUES (?)').run(name);
   }
 
+  /**
+   * A zone configured at run time (reload, catalog): its row, and writes for it accepted again
+   * after an earlier deleteZone.
+   */
+  addZone(name: string): void {
+    this.retired.delete(name);
+    this.ensureZone(name);
+  }
+
+  /**
+   * Deletes a zone that is no longer configured, in one transaction: its RRs and their text, its
+   * history with the changes' RRs, its transfer log and its row. Until addZone names it again, a
+   * transfer of it still in flight cannot bring it back (commitIncoming refuses, recordTransfer
+   * skips). Returns the rows deleted per table.
+   */
+  deleteZone(name: string): ZoneRowsDeleted {
+    this.endRead();
+    this.retired.add(name);
+    const db = this.db;
+    const id = this.stZoneId.get(name) as number | undefined;
+    const run = db.transaction((): ZoneRowsDeleted => {
+      const changes = 'SELECT id FROM changes WHERE zone = ?';
+      const n = (sql: string, ...args: unknown[]) => db.prepare(sql).run(...args).changes;
+      const out: ZoneRowsDeleted = {
+        rr_text: 0,
+        rr: 0,
+        text_backlog: 0,
+        change_text_backlog: n(`DELETE FROM change_text_backlog WHERE change_id IN (${changes})`, name),
+        change_records: n(`DELETE FROM change_records WHERE change_id IN (${changes})`, name),
+        changes: n('DELETE FROM changes WHERE zone = ?', name),
+        transfers: n('DELETE FROM transfers WHERE zone = ?', name),
+        zones: 0,
+      };
+      if (id !== undefined) {
+        out.rr_text = n('DELETE FROM rr_text WHERE seq IN (SELECT seq FROM rr WHERE zone_id = ?)', id);
+        out.rr = n('DELETE FROM rr WHERE zone_id = ?', id);
+        out.text_backlog = n('DELETE FROM text_backlog WHERE zone_id = ?', id);
+        out.zones = n('DELETE FROM zones WHERE id = ?', id);
+      }
+      return out;
+    });
+    const deleted = run();
+    this.forget(name);
+    return deleted;
+  }
+
+  /** Drops what this connection remembers of a zone (its id): another connection deleted it. */
+  forget(name: string): void {
+    this.zoneIds.delete(name);
+  }
+
   zone(name: string): ZoneRow | undefined {
     if (!this.db.inTransaction || this.reading) this.readView();
     return this.stZone.get(name) as ZoneRow | undefined;
@@ -271,6 +336,7 @@ export class ZoneStore {
     meta: { primary: string; now: number },
   ): ApplyResult & { serial: number } {
     this.endRead();
+    if (this.retired.has(zone)) throw new Error(`zone ${zone} is no longer configured`);
     const db = this.db;
     const del = db
       .prepare('DELETE FROM rr WHERE zone_id = ? AND nkey = ? AND rtype = ? AND rdata_wire = ? RETURNING seq')
@@ -364,6 +430,7 @@ export class ZoneStore {
 
   recordTransfer(t: TransferRow): void {
     this.endRead();
+    if (this.retired.has(t.zone)) return; // a check that ended after its zone was removed
     const row = Object.fromEntries(Object.entries(t).filter(([, v]) => v !== undefined));
     const cols = Object.keys(row);
     this.db
@@ -492,6 +559,7 @@ export class ZoneStore {
     meta: { serial: number; primary: string; now: number; guards?: CommitGuards },
   ): ApplyResult {
     this.endRead();
+    if (this.retired.has(zone)) throw new Error(`zone ${zone} is no longer configured`);
     const db = this.db;
     const t = `temp.incoming_${id}`;
     const gone = `temp.gone_${id}`;

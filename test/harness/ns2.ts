@@ -7,6 +7,7 @@
  * once it answers on UDP. The bench uses spawnNs2(): the compiled dist/cli.js of ns2Root(), its
  * own directory, optionally pinned and with extra node flags or environment, no waiting.
  */
+import { execFile } from 'node:child_process';
 import dgram from 'node:dgram';
 import fs from 'node:fs';
 import http from 'node:http';
@@ -178,6 +179,18 @@ export function ns2Retransfer(
 
 // ---------------------------------------------------------------------------------------------
 // Tests
+
+/** `ns2 ARGS...` as an operator runs it; async, so this process keeps reading ns2's output. */
+export function ns2Cli(...args: string[]): Promise<{ code: number | null; out: string; err: string }> {
+  return new Promise((resolve) => {
+    execFile(
+      process.execPath,
+      ['--import', import.meta.resolve('tsx'), CLI, ...args],
+      { cwd: NS2_ROOT, encoding: 'utf8', timeout: 30_000 },
+      (e, out, err) => resolve({ code: e ? (typeof e.code === 'number' ? e.code : null) : 0, out, err }),
+    );
+  });
+}
 
 export interface Ns2 {
   port: number;

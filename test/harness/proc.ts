@@ -236,6 +236,26 @@ export async function waitFor(
   throw new Error(`timed out after ${ms} ms waiting for ${what}`);
 }
 
+/**
+ * dnsperf against 127.0.0.1#port for `seconds` at most `qps` queries a second from `file`
+ * (`-c 2`, a query unanswered after `timeoutS` counts as lost); resolves to its output.
+ */
+export function dnsperf(o: { port: number; file: string; seconds: number; qps: number; timeoutS?: number }) {
+  return new Promise<string>((resolve, reject) => {
+    const args = ['-s', HOST, '-p', String(o.port), '-d', o.file, '-l', String(o.seconds), '-c', '2'];
+    const p = spawn('dnsperf', [...args, '-Q', String(o.qps), '-t', String(o.timeoutS ?? 2)]);
+    let out = '';
+    p.stdout.on('data', (d) => {
+      out += d;
+    });
+    p.stderr.on('data', (d) => {
+      out += d;
+    });
+    p.on('error', reject);
+    p.on('exit', () => resolve(out));
+  });
+}
+
 export function tail(text: string, lines = 30): string {
   return text.trimEnd().split('\n').slice(-lines).join('\n');
 }

@@ -3,7 +3,6 @@
  * operator commands (`ns2 refresh`, `retransfer`, `history`, `diff`) run as child processes.
  */
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -11,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { TYPE } from '../../src/dns/types.js';
 import { query, summarize } from '../harness/client.js';
 import { freePort, type Named, startNamed } from '../harness/named.js';
-import { type Ns2, startNs2, waitFor } from '../harness/ns2.js';
+import { ns2Cli as cli, type Ns2, startNs2, waitFor } from '../harness/ns2.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const FIXTURES = path.join(ROOT, 'test/fixtures');
@@ -23,18 +22,6 @@ let named: Named;
 let ns2: Ns2;
 let controlPort: number;
 let base: string;
-
-/** `ns2 ARGS...` as an operator runs it; async, so this process keeps reading ns2's output. */
-function cli(...args: string[]): Promise<{ code: number | null; out: string; err: string }> {
-  return new Promise((resolve) => {
-    execFile(
-      process.execPath,
-      ['--import', import.meta.resolve('tsx'), path.join(ROOT, 'src/cli.ts'), ...args],
-      { cwd: ROOT, encoding: 'utf8', timeout: 30_000 },
-      (e, out, err) => resolve({ code: e ? (typeof e.code === 'number' ? e.code : null) : 0, out, err }),
-    );
-  });
-}
 
 before(async () => {
   named = await startNamed({ zones: [{ name: ZONE, text: zoneText }] });

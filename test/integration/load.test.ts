@@ -5,7 +5,6 @@
  * (every answer reads one snapshot).
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -14,6 +13,7 @@ import { TYPE } from '../../src/dns/types.js';
 import { query, summarize } from '../harness/client.js';
 import { freePort, type Named, startNamed } from '../harness/named.js';
 import { type Ns2, startNs2, waitFor } from '../harness/ns2.js';
+import { dnsperf } from '../harness/proc.js';
 import { bigZone } from '../harness/zonegen.js';
 
 const ZONE = 'load.test';
@@ -51,36 +51,6 @@ after(async () => {
   await named?.stop();
 });
 
-function dnsperf(port: number, seconds: number, file: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const p = spawn('dnsperf', [
-      '-s',
-      '127.0.0.1',
-      '-p',
-      String(port),
-      '-d',
-      file,
-      '-l',
-      String(seconds),
-      '-c',
-      '2',
-      '-Q',
-      '4000',
-      '-t',
-      '2',
-    ]);
-    let out = '';
-    p.stdout.on('data', (d) => {
-      out += d;
-    });
-    p.stderr.on('data', (d) => {
-      out += d;
-    });
-    p.on('error', reject);
-    p.on('exit', () => resolve(out));
-  });
-}
-
 describe('answering while transfers apply', () => {
   it('loses ≤ 0.1 % of queries and never mixes versions during a 200k AXFR and a 50k-change IXFR', async () => {
     const file = path.join(ns2.dir, 'queries.txt');
@@ -90,7 +60,7 @@ describe('answering while transfers apply', () => {
       lines.push(i % 5 === 4 ? `nx${i}.${ZONE} A` : `h${n}.${ZONE} ${i % 3 ? 'A' : 'TXT'}`);
     }
     fs.writeFileSync(file, `${lines.join('\n')}\n`);
-    const perf = dnsperf(ns2.port, 25, file);
+    const perf = dnsperf({ port: ns2.port, file, seconds: 25, qps: 4000 });
 
     // Our own probes: a name the IXFR deletes answers NODATA (exists, TXT asked) with the old SOA,
     // or NXDOMAIN with the new one — never one with the other's serial.

@@ -1,0 +1,117 @@
+/**
+ * The zones the running daemon serves, changed at run time: a reload of the config file
+ * (reload/reloader.ts) and catalog zones (RFC 9432) add, reconfigure and remove zones here.
+ *
+ *   add(zone)     row in `zones` (writer) → zone table (main thread, then every serving worker)
+ *                 → scheduler: first check at once; what the database already holds is served
+ *   update(zone)  ACLs on the table entry, the rest (primaries, keys, limits, timers) to the
+ *                 scheduler for the next check; nothing is transferred because of it
+ *   remove(name)  scheduler and refresher let go → zone table and every worker drop it (REFUSED
+ *                 from then on; cached answers from it go stale) → every row of it deleted in one
+ *                 transaction on the writer thread
+ *
+ * Each resolves once the change holds everywhere (the workers acknowledged it), so a caller that
+ * awaits it can tell its client "done".
+ */
+import type { ZoneConfig } from '../config.js';
+import { textToName } from '../dns/name.js';
+import type { Logger } from '../log.js';
+import type { Refresher } from '../refresh/refresher.js';
+import type { Scheduler } from '../refresh/scheduler.js';
+import { acl } from '../serve/acl.js';
+import type { ServingWorkers } from '../serve/workers.js';
+import type { ZoneEntry, ZoneTable } from '../serve/zone-table.js';
+import type { StoreWriter } from '../store/writer.js';
+import type { ZoneRow, ZoneRowsDeleted, ZoneStore } from '../store/zone-store.js';
+
+/** RFC 1996 §3.10: by default only the zone's primaries may NOTIFY us. */
+function notifyAcl(z: ZoneConfig) {
+  return acl(z.allowNotify.length > 0 ? z.allowNotify : z.primaries.map((p) => p.address));
+}
+
+/** Puts a zone into the table as the database holds it (state, expiry) with its ACLs. */
+export function serveStored(
+  table: ZoneTable,
+  store: ZoneStore,
+  z: ZoneConfig,
+  row: ZoneRow,
+  now: number = Math.floor(Date.now() / 1000),
+): ZoneEntry {
+  const expired = row.state === 'ok' && row.expires_at !== null && row.expires_at <= now;
+  return table.add(z.name, textToName(z.name), store, {
+    state: expired ? 'expired' : row.state,
+    expiresAt: row.expires_at,
+    allowNotify: notifyAcl(z),
+    allowTransfer: acl(z.allowTransfer),
+  });
+}
+
+export interface ZoneSetDeps {
+  store: ZoneStore;
+  table: ZoneTable;
+  writer: StoreWriter;
+  scheduler: Scheduler;
+  refresher: Refresher;
+  /** The serving workers, when UDP is answered by worker threads. */
+  workers: () => ServingWorkers | undefined;
+  log: Logger;
+}
+
+export class ZoneSet {
+  constructor(private readonly deps: ZoneSetDeps) {}
+
+  has(name: string): boolean {
+    return this.deps.table.get(name) !== undefined;
+  }
+
+  /**
+   * Starts serving a zone (resolved config, name normalised). Its first check starts at once;
+   * data the database still holds for it is served meanwhile. Throws if it is served already.
+   */
+  async add(z: ZoneConfig): Promise<void> {
+    const { store, table, writer, scheduler, refresher, log } = this.deps;
+    if (this.has(z.name)) throw new Error(`zone ${z.name} is already served`);
+    refresher.restore(z.name);
+    await writer.addZone(z.name);
+    store.invalidate(); // the row was written on the writer's connection
+    const row = store.zone(z.name);
+    if (!row) throw new Error(`zone ${z.name}: no row after adding it`);
+    const entry = serveStored(table, store, z, row);
+    table.changed(z.name); // answers cached while the name was REFUSED are stale; workers learn it
+    if (row.serial !== null)
+      writer.buildImage(z.name).catch((err) => log.error({ zone: z.name, err }, 'zone image not built'));
+    scheduler.addZone(z);
+    await this.deps.workers()?.sync();
+    log.info({ zone: z.name, serial: row.serial, state: entry.state }, 'zone added');
+  }
+
+  /** New settings for a served zone; `fields` (what changed) is for the log only. */
+  update(z: ZoneConfig, fields: readonly string[] = []): void {
+    const entry = this.deps.table.get(z.name);
+    if (!entry) throw new Error(`zone ${z.name} is not served`);
+    entry.allowNotify = notifyAcl(z);
+    entry.allowTransfer = acl(z.allowTransfer);
+    this.deps.scheduler.updateZone(z);
+    this.deps.log.info({ zone: z.name, fields }, 'zone settings changed');
+  }
+
+  /**
+   * Stops serving a zone on every thread and deletes every row of it (zones, rr, rr_text,
+   * text_backlog, changes, change_records, change_text_backlog, transfers) in one transaction.
+   * A zone only in the database (not served) has its rows deleted all the same.
+   */
+  async remove(name: string): Promise<ZoneRowsDeleted> {
+    const { store, table, writer, scheduler, refresher, log } = this.deps;
+    scheduler.removeZone(name);
+    refresher.retire(name);
+    const served = table.remove(name) !== undefined;
+    const workers = this.deps.workers();
+    workers?.remove(name);
+    const deleted = await writer.deleteZone(name);
+    store.forget(name);
+    store.invalidate();
+    await workers?.sync();
+    log.info({ zone: name, served, deleted }, 'zone removed: no longer served, its rows deleted');
+    return deleted;
+  }
+}
