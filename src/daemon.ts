@@ -58,6 +58,12 @@ export async function startDaemon(config: Config, log: Logger, opts: DaemonOptio
     serveStored(table, store, z, row, now);
     log.info({ zone: z.name, serial: row.serial, state: row.state }, 'zone loaded from database');
   }
+  for (const z of store.zones())
+    if (!table.get(z.name))
+      log.warn(
+        { zone: z.name },
+        'zone in the database is not configured: not served; the next reload deletes it',
+      );
   // One map of TSIG keys for every part that signs or verifies: a reload replaces its contents.
   const keys = new Map(config.keys);
   const notifier = new NotifySender(store, keys, log, { self: config.listen });
@@ -162,7 +168,11 @@ export async function startDaemon(config: Config, log: Logger, opts: DaemonOptio
     },
     log,
   });
-  const reload = (trigger: ReloadTrigger) => reloader.reload(trigger);
+  let stopped = false;
+  const reload = (trigger: ReloadTrigger): Promise<ReloadResult> =>
+    stopped
+      ? Promise.resolve({ ok: false, problems: ['(root): the daemon is stopping'] })
+      : reloader.reload(trigger);
   // Control endpoint (config.control): `ns2 refresh` / `ns2 retransfer` reach the scheduler here.
   let control: ControlServer | undefined;
   if (config.control) {
@@ -179,7 +189,6 @@ export async function startDaemon(config: Config, log: Logger, opts: DaemonOptio
     if (store.zone(e.name)?.serial !== null)
       writer.buildImage(e.name).catch((err) => log.error({ zone: e.name, err }, 'zone image not built'));
   scheduler.start();
-  let stopped = false;
   return {
     store,
     server,

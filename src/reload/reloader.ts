@@ -6,7 +6,8 @@
  *        │ ok
  *   participants prepare ──problems──► refused (nothing applied yet)
  *        │ ok
- *   diff (config-diff.ts) ──► zones removed, keys, zones changed, zones added, logLevel
+ *   diff (config-diff.ts) ──► zones removed (and zones only in the database), keys, zones
+ *                             changed, zones added, logLevel
  *        ──► participants apply ──► keys that need a restart: reported, left as they run
  *
  * Reloads run one at a time, in the order asked. Subsystems with reloadable state of their own
@@ -136,7 +137,11 @@ export class Reloader {
         log.error({ err: e, what }, 'reload: could not apply');
       }
     };
-    for (const name of diff.removed) await attempt(`remove zone ${name}`, () => zones.remove(name));
+    // Zones only in the database (dropped from the file while ns2 was stopped) go as well.
+    const configured = new Set(next.zones.map((z) => z.name));
+    const stale = zones.unserved().filter((n) => !configured.has(n) && !diff.removed.includes(n));
+    const removed = [...diff.removed, ...stale];
+    for (const name of removed) await attempt(`remove zone ${name}`, () => zones.remove(name));
     // Keys before zones: a zone's new primary key must verify from its first check.
     if (diff.keys.length > 0) await attempt('keys', () => this.deps.setKeys(next.keys));
     for (const c of diff.changed) await attempt(`zone ${c.zone.name}`, () => zones.update(c.zone, c.fields));
@@ -152,7 +157,7 @@ export class Reloader {
       ok: true,
       file,
       added: diff.added.map((z) => z.name),
-      removed: diff.removed,
+      removed,
       changed: diff.changed.map((c) => ({ zone: c.zone.name, fields: c.fields })),
       keys: diff.keys,
       live: diff.live,

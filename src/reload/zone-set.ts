@@ -57,11 +57,44 @@ export interface ZoneSetDeps {
   log: Logger;
 }
 
+/** What happened to a zone, for subsystems that keep per-zone state (metrics, catalogs). */
+export type ZoneSetEvent = { kind: 'added' | 'changed' | 'removed'; zone: string };
+
 export class ZoneSet {
+  private readonly listeners: ((e: ZoneSetEvent) => void)[] = [];
+  /** Zones whose add() is under way (their row exists before their table entry). */
+  private readonly adding = new Set<string>();
+
   constructor(private readonly deps: ZoneSetDeps) {}
 
+  /** Called after each add, update and remove has taken effect. */
+  onChange(fn: (e: ZoneSetEvent) => void): void {
+    this.listeners.push(fn);
+  }
+
+  private emit(e: ZoneSetEvent): void {
+    for (const fn of this.listeners) {
+      try {
+        fn(e);
+      } catch (err) {
+        this.deps.log.error({ zone: e.zone, err }, 'zone change listener failed');
+      }
+    }
+  }
+
   has(name: string): boolean {
-    return this.deps.table.get(name) !== undefined;
+    return this.deps.table.get(name) !== undefined || this.adding.has(name);
+  }
+
+  /**
+   * Zones the database holds but nobody serves: removed from the config while ns2 was stopped
+   * (a restart never deletes zones; a reload does, see reloader.ts).
+   */
+  unserved(): string[] {
+    return this.deps.store
+      .zones()
+      .map((z) => z.name)
+      .filter((n) => !this.has(n));
   }
 
   /**
@@ -72,9 +105,15 @@ export class ZoneSet {
     const { store, table, writer, scheduler, refresher, log } = this.deps;
     if (this.has(z.name)) throw new Error(`zone ${z.name} is already served`);
     refresher.restore(z.name);
-    await writer.addZone(z.name);
-    store.invalidate(); // the row was written on the writer's connection
-    const row = store.zone(z.name);
+    this.adding.add(z.name);
+    let row: ZoneRow | undefined;
+    try {
+      await writer.addZone(z.name);
+      store.invalidate(); // the row was written on the writer's connection
+      row = store.zone(z.name);
+    } finally {
+      this.adding.delete(z.name);
+    }
     if (!row) throw new Error(`zone ${z.name}: no row after adding it`);
     const entry = serveStored(table, store, z, row);
     table.changed(z.name); // answers cached while the name was REFUSED are stale; workers learn it
@@ -83,6 +122,7 @@ export class ZoneSet {
     scheduler.addZone(z);
     await this.deps.workers()?.sync();
     log.info({ zone: z.name, serial: row.serial, state: entry.state }, 'zone added');
+    this.emit({ kind: 'added', zone: z.name });
   }
 
   /** New settings for a served zone; `fields` (what changed) is for the log only. */
@@ -93,6 +133,7 @@ export class ZoneSet {
     entry.allowTransfer = acl(z.allowTransfer);
     this.deps.scheduler.updateZone(z);
     this.deps.log.info({ zone: z.name, fields }, 'zone settings changed');
+    this.emit({ kind: 'changed', zone: z.name });
   }
 
   /**
@@ -112,6 +153,7 @@ export class ZoneSet {
     store.invalidate();
     await workers?.sync();
     log.info({ zone: name, served, deleted }, 'zone removed: no longer served, its rows deleted');
+    this.emit({ kind: 'removed', zone: name });
     return deleted;
   }
 }
