@@ -133,22 +133,25 @@ export async function controlCommand(
 /**
  * The control endpoint named by a config file, read leniently: `ns2 reload` must reach the daemon
  * even when the file now fails validation (the daemon then reports the problems itself).
+ * `problems` when the file is invalid and names no usable endpoint either.
  */
-export function controlOf(file: string): Endpoint | undefined {
+export function controlOf(file: string): { control?: Endpoint; problems?: string[] } {
+  let problems: string[];
   try {
-    return loadConfig(file).control;
+    return { control: loadConfig(file).control };
   } catch (e) {
     if (!(e instanceof ConfigError)) throw e;
+    problems = e.problems;
   }
   try {
     const raw = JSON.parse(readFileSync(file, 'utf8').replace(/^\uFEFF/, '')) as { control?: unknown };
     const c = raw.control as { address?: unknown; port?: unknown } | undefined;
     if (typeof c?.address === 'string' && Number.isInteger(c.port))
-      return { address: c.address, port: c.port as number };
+      return { control: { address: c.address, port: c.port as number } };
   } catch {
-    // unreadable or not JSON: no endpoint to name
+    // unreadable or not JSON: the problems say so
   }
-  return undefined;
+  return { problems };
 }
 
 /** The lines `ns2 reload` prints for an applied reload. */
@@ -178,7 +181,11 @@ export async function reloadCommand(file: string): Promise<number> {
     process.stderr.write(`ns2 reload: ${text}\n`);
     return code;
   };
-  const control = controlOf(file);
+  const { control, problems } = controlOf(file);
+  if (problems) {
+    const lines = problems.map((p) => `  ${p}`).join('\n');
+    return fail(`cannot find the daemon's control endpoint: ${file} is invalid:\n${lines}`, 2);
+  }
   if (!control) {
     return fail(
       `no "control" endpoint in ${file}; add {"control": {"address": "127.0.0.1", "port": 8053}} and restart the daemon, or send it SIGHUP`,

@@ -83,19 +83,18 @@ export class Scheduler {
     for (const z of zones) this.zones.set(z.name, z);
   }
 
-  has(name: string): boolean {
-    return this.zones.has(name);
-  }
-
-  /** A zone configured at run time: checked at once (its first transfer, when it has no copy). */
-  addZone(z: ZoneConfig): void {
+  /**
+   * A zone configured at run time: checked at once (its first transfer, when it has no copy);
+   * `trigger` is what the transfers table records for that check.
+   */
+  addZone(z: ZoneConfig, trigger: Trigger = 'reload'): void {
     this.zones.set(z.name, z);
     if (!this.task || this.stopped || this.active >= this.maxConcurrent) {
       this.due.set(z.name, this.now()); // start() or the next free slot takes it
       return;
     }
     this.due.set(z.name, Number.POSITIVE_INFINITY); // not again until this check ends
-    void this.run(z, 'reload');
+    void this.run(z, trigger);
   }
 
   /**

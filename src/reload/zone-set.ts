@@ -16,7 +16,7 @@
 import type { ZoneConfig } from '../config.js';
 import { textToName } from '../dns/name.js';
 import type { Logger } from '../log.js';
-import type { Refresher } from '../refresh/refresher.js';
+import type { Refresher, Trigger } from '../refresh/refresher.js';
 import type { Scheduler } from '../refresh/scheduler.js';
 import { acl } from '../serve/acl.js';
 import type { ServingWorkers } from '../serve/workers.js';
@@ -100,8 +100,9 @@ export class ZoneSet {
   /**
    * Starts serving a zone (resolved config, name normalised). Its first check starts at once;
    * data the database still holds for it is served meanwhile. Throws if it is served already.
+   * `trigger` is recorded with its first check (transfers.trigger).
    */
-  async add(z: ZoneConfig): Promise<void> {
+  async add(z: ZoneConfig, trigger: Trigger = 'reload'): Promise<void> {
     const { store, table, writer, scheduler, refresher, log } = this.deps;
     if (this.has(z.name)) throw new Error(`zone ${z.name} is already served`);
     refresher.restore(z.name);
@@ -119,7 +120,7 @@ export class ZoneSet {
     table.changed(z.name); // answers cached while the name was REFUSED are stale; workers learn it
     if (row.serial !== null)
       writer.buildImage(z.name).catch((err) => log.error({ zone: z.name, err }, 'zone image not built'));
-    scheduler.addZone(z);
+    scheduler.addZone(z, trigger);
     await this.deps.workers()?.sync();
     log.info({ zone: z.name, serial: row.serial, state: entry.state }, 'zone added');
     this.emit({ kind: 'added', zone: z.name });
