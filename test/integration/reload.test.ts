@@ -6,8 +6,8 @@
  *   ports, so both workers, whose answer caches held the zone) and TCP is REFUSED; its rows are
  *   gone from every table (a read-only connection beside the daemon) and from `ns2 status`;
  * - `ns2 reload` with a broken config: exit 2, the problems name the key paths, old zones served;
- * - a changed primary, TSIG secret and allowTransfer take effect without re-transferring the
- *   unchanged zones (the transfers table);
+ * - a changed primary, TSIG secret and allowTransfer, and a new key for signed queries (answered
+ *   in the workers), take effect without re-transferring the unchanged zones (transfers table);
  * - dnsperf while 20 reloads (zones added and removed, ACLs changed) run: no query lost.
  */
 import assert from 'node:assert/strict';
@@ -15,10 +15,11 @@ import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
+import { rcodeOf } from '../../src/dns/message.js';
+import { signRequest, type TsigKey, TsigResponseVerifier } from '../../src/dns/tsig.js';
 import { TYPE } from '../../src/dns/types.js';
-import { query, summarize } from '../harness/client.js';
+import { buildQuery, exchange, query, summarize } from '../harness/client.js';
 import { digAt, freePort, type Named, startNamed } from '../harness/named.js';
 import { ns2Cli as cli, type Ns2, startNs2, waitFor } from '../harness/ns2.js';
 import { dnsperf } from '../harness/proc.js';
@@ -26,6 +27,21 @@ import { dnsperf } from '../harness/proc.js';
 const HOST = '127.0.0.1';
 const SECRET = randomBytes(32).toString('base64');
 const WRONG = randomBytes(32).toString('base64');
+/** A key for signed queries to ns2, known only once a reload adds it. */
+const QUERY_KEY: TsigKey = { name: 'query-key', algorithm: 'hmac-sha256', secret: randomBytes(32) };
+const KEYS = {
+  'xfr-key': { algorithm: 'hmac-sha256', secret: SECRET },
+  'query-key': { algorithm: 'hmac-sha256', secret: QUERY_KEY.secret.toString('base64') },
+};
+const unix = () => Math.floor(Date.now() / 1000);
+
+/** A query signed with QUERY_KEY from a fresh socket (so a fresh port: either worker); its rcode. */
+async function signedQuery(name: string, verify: boolean): Promise<number> {
+  const req = signRequest(buildQuery(name, TYPE.SOA), QUERY_KEY, unix());
+  const reply = await exchange(ns2.port, req.msg);
+  if (verify) new TsigResponseVerifier(QUERY_KEY, req.mac, unix).verify(reply);
+  return rcodeOf(reply.readUInt16BE(2));
+}
 
 /** A small zone with the shapes that differ between servers: data, CNAME, NXDOMAIN, referral. */
 const zoneText = (origin: string, serial: number) => `$ORIGIN ${origin}.
@@ -289,11 +305,14 @@ describe('reload', () => {
     const axfrRefused = await digAt(ns2.port, ['+tcp', 'AXFR', 'a.test']);
     assert.match(axfrRefused, /Transfer failed/);
 
+    // Not yet a key of ours: NOTAUTH (BADKEY) from every thread.
+    for (let i = 0; i < 10; i++) assert.equal(await signedQuery('a.test', false), 9);
+
     const aBefore = transferredRows('a.test');
     const cBefore = transferredRows('c.test');
     const serialA = sql(`SELECT serial FROM zones WHERE name = 'a.test'`);
     writeConfig((c) => {
-      c.keys = { 'xfr-key': { algorithm: 'hmac-sha256', secret: SECRET } };
+      c.keys = KEYS;
       c.zones = [
         zone('a.test', { allowTransfer: [HOST] }, named2.port),
         zone('c.test'),
@@ -302,7 +321,7 @@ describe('reload', () => {
     });
     const changed = await postReload();
     assert.equal(changed.status, 200, JSON.stringify(changed.body));
-    assert.deepEqual(changed.body.keys, ['xfr-key']);
+    assert.deepEqual(changed.body.keys, ['query-key', 'xfr-key']);
     assert.deepEqual(changed.body.changed, [{ zone: 'a.test', fields: ['allowTransfer', 'primaries'] }]);
     assert.deepEqual(changed.body.restartRequired, []);
     assert.doesNotMatch(
@@ -310,6 +329,8 @@ describe('reload', () => {
       new RegExp(SECRET.slice(0, 16).replace(/[+/]/g, '.')),
     );
 
+    // The new key verifies on every thread, and our replies are signed with it.
+    for (let i = 0; i < 10; i++) assert.equal(await signedQuery('a.test', true), 0);
     // allowTransfer: now ours to give.
     const axfr = await digAt(ns2.port, ['+tcp', 'AXFR', 'a.test']);
     assert.doesNotMatch(axfr, /Transfer failed/);
@@ -329,7 +350,7 @@ describe('reload', () => {
     assert.equal(sql(`SELECT serial FROM zones WHERE name = 'a.test'`), serialA);
     // listen needs a restart: said in the reply (and the log), the rest applied.
     writeConfig((c) => {
-      c.keys = { 'xfr-key': { algorithm: 'hmac-sha256', secret: SECRET } };
+      c.keys = KEYS;
       c.listen = [{ address: HOST, port: ns2.port + 1 }];
       c.zones = [zone('a.test', { allowTransfer: [HOST] }, named2.port), zone('c.test')];
     });
@@ -357,7 +378,7 @@ describe('reload', () => {
     for (let i = 0; i < 20; i++) {
       // Odd reloads add e.test, even ones remove it again; the ACL of c.test flips.
       writeConfig((c) => {
-        c.keys = { 'xfr-key': { algorithm: 'hmac-sha256', secret: SECRET } };
+        c.keys = KEYS;
         c.zones = [
           zone('a.test', { allowTransfer: [HOST] }, named2.port),
           zone('c.test', { allowTransfer: i % 2 ? [HOST] : [] }),
