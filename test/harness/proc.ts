@@ -196,6 +196,9 @@ export function run(
     );
     entry = { child };
     live.add(entry);
+    // A command that exits before reading its input (dig, sqlite3 with the SQL as an argument)
+    // closes the pipe first: EPIPE on stdin is no failure of the command, its exit code says.
+    child.stdin?.on('error', () => undefined);
     child.stdin?.end(opts.input ?? '');
   });
 }
