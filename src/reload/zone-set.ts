@@ -118,6 +118,11 @@ export class ZoneSet {
     if (!row) throw new Error(`zone ${z.name}: no row after adding it`);
     const entry = serveStored(table, store, z, row);
     table.changed(z.name); // answers cached while the name was REFUSED are stale; workers learn it
+    // So are answers an enclosing zone gave for names now in this one (a referral, NXDOMAIN).
+    for (let n = z.name; n.includes('.'); ) {
+      n = n.slice(n.indexOf('.') + 1);
+      if (table.get(n)) table.changed(n);
+    }
     if (row.serial !== null)
       writer.buildImage(z.name).catch((err) => log.error({ zone: z.name, err }, 'zone image not built'));
     scheduler.addZone(z, trigger);
