@@ -1,7 +1,8 @@
 /**
  * Reload against real BIND primaries (src/reload/): ns2 with `workers: 2` and a control endpoint,
  * its config file rewritten between steps, then SIGHUP or `ns2 reload` (a child process):
- * - SIGHUP adding a zone: it transfers at once and answers as named does; the daemon lives on;
+ * - SIGHUP adding zones: they transfer at once and answer as named does; one added below a served
+ *   zone replaces the referral the workers had cached; the daemon lives on;
  * - SIGHUP removing a zone: from the `config reloaded` log line on, every UDP query (fresh source
  *   ports, so both workers, whose answer caches held the zone) and TCP is REFUSED; its rows are
  *   gone from every table (a read-only connection beside the daemon) and from `ns2 status`;
