@@ -157,6 +157,18 @@ send`,
     const lastTransfer = sql<{ id: number }>(ns2, 'SELECT max(id) AS id FROM transfers')[0].id;
     ns2 = await startNs2({ dir: ns2.dir, port: ns2.port, zones });
     await waitFor('ns2 to catch up', async () => (await serialOf(ns2.port, ZONE)) === target, 5000);
+    // The audit row is written after the new version is served: wait for it, don't race it.
+    await waitFor(
+      'the transfer audit row',
+      () =>
+        sql<{ n: number }>(
+          ns2,
+          "SELECT count(*) AS n FROM transfers WHERE zone = ? AND id > ? AND result = 'transferred'",
+          ZONE,
+          lastTransfer,
+        )[0].n > 0,
+      5000,
+    );
     const changes = sql<{ kind: string }>(
       ns2,
       'SELECT kind FROM changes WHERE zone = ? AND id > ?',
