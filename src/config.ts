@@ -122,6 +122,38 @@ export interface Config {
   /** Keyed by normalised name (lower case, no trailing dot). */
   readonly keys: ReadonlyMap<string, TsigKey>;
   readonly zones: readonly ZoneConfig[];
+  /** Catalog zones (RFC 9432) whose members ns2 serves as secondary zones. */
+  readonly catalogs: readonly CatalogConfig[];
+  /** A catalog of every zone ns2 serves, for secondaries chained behind it (RFC 9432). */
+  readonly produceCatalog?: ProducedCatalog;
+  /** SOA checks and transfers running at once; due zones wait, longest overdue first. */
+  readonly maxConcurrentTransfers: number;
+}
+
+/** Zone-level settings as written (before defaults are filled in). */
+export type ZoneFieldsInput = Readonly<z.output<typeof zoneFieldsSchema>>;
+
+/** A consumed catalog zone (RFC 9432). */
+export interface CatalogConfig {
+  /** Lower case, no trailing dot. */
+  readonly name: string;
+  /** The catalog zone itself, a secondary zone transferred from `primaries` with `defaults`. */
+  readonly zone: ZoneConfig;
+  /** Settings of every member: `zoneDefaults` (over `defaults`); the member's groups go on top. */
+  readonly zoneDefaults: ZoneFieldsInput;
+  /** Settings by `group` property value (RFC 9432 §4.4.2). */
+  readonly groups: ReadonlyMap<string, ZoneFieldsInput>;
+  /** The top-level `defaults`, kept to resolve members. */
+  readonly defaults: ZoneFieldsInput;
+}
+
+export interface ProducedCatalog {
+  /** Lower case, no trailing dot. */
+  readonly name: string;
+  /** Who may transfer the produced catalog (default: `defaults.allowTransfer`). */
+  readonly allowTransfer: readonly string[];
+  /** Who is NOTIFYed when it changes (default: `defaults.alsoNotify`). */
+  readonly alsoNotify: readonly Primary[];
 }
 
 /** A config that cannot be used; `problems` holds one line per problem. */
@@ -155,6 +187,7 @@ const DEFAULTS = {
   workers: Math.max(1, Math.min(64, os.availableParallelism())), // one per CPU
   udpReceiveBuffer: 8 * 1024 * 1024, // bytes
   answerCacheBytes: 64 * 1024 * 1024, // bytes, per thread answering UDP
+  maxConcurrentTransfers: 20,
 } as const;
 
 /** Built-in zone-level defaults; `defaults` in the config overrides them, a zone overrides both. */
@@ -279,7 +312,7 @@ const peer = strictObject({
   key: domainName.optional(),
 });
 
-const zoneFields = {
+const zoneFieldsShape = {
   allowNotify: array(aclEntry).optional(),
   allowTransfer: array(aclEntry).optional(),
   alsoNotify: array(peer).optional(),
@@ -305,10 +338,19 @@ const zoneFields = {
   historyLimit: intRange(1).optional(),
 };
 
+const zoneFieldsSchema = strictObject(zoneFieldsShape);
+
 const zoneSchema = strictObject({
   name: domainName,
   primaries: array(peer).min(1, e('a non-empty array')),
-  ...zoneFields,
+  ...zoneFieldsShape,
+});
+
+const catalogSchema = strictObject({
+  name: domainName,
+  primaries: array(peer).min(1, e('a non-empty array')),
+  zoneDefaults: zoneFieldsSchema.default({}),
+  groups: z.record(z.string(), zoneFieldsSchema, e('an object')).default({}),
 });
 
 const keySchema = strictObject({
@@ -339,8 +381,15 @@ const configSchema = strictObject({
     hostname: z.string(e('a string')).max(255, e('at most 255 characters')).optional(),
   }).optional(),
   keys: z.record(z.string(), keySchema, e('an object')).default({}),
-  defaults: strictObject(zoneFields).default({}),
+  defaults: zoneFieldsSchema.default({}),
   zones: array(zoneSchema).default([]),
+  catalogs: array(catalogSchema).default([]),
+  produceCatalog: strictObject({
+    name: domainName,
+    allowTransfer: array(aclEntry).optional(),
+    alsoNotify: array(peer).optional(),
+  }).optional(),
+  maxConcurrentTransfers: intRange(1, 10_000).default(DEFAULTS.maxConcurrentTransfers),
 });
 
 type ParsedConfig = z.output<typeof configSchema>;
@@ -539,18 +588,37 @@ function checkRelations(raw: unknown, baseDir: string): Checked {
   };
   checkZoneFields(['defaults'], defaults);
 
+  // One name is one zone: a static zone, a catalog, or the catalog we produce.
+  const seen = new Map<string, string>();
+  const claim = (path: Path, name: unknown) => {
+    if (typeof name !== 'string' || domainNameProblem(name)) return;
+    const n = normaliseName(name);
+    const first = seen.get(n);
+    if (first !== undefined) problem(path, `duplicate zone ${JSON.stringify(n)} (also ${first})`);
+    else seen.set(n, formatPath(path.slice(0, -1)));
+  };
   if (Array.isArray(raw.zones)) {
-    const seen = new Map<string, number>();
     raw.zones.forEach((zone, i) => {
       if (!isObject(zone)) return;
       checkZoneFields(['zones', i], zone, defaults);
-      if (typeof zone.name !== 'string' || domainNameProblem(zone.name)) return;
-      const name = normaliseName(zone.name);
-      const first = seen.get(name);
-      if (first !== undefined) {
-        problem(['zones', i, 'name'], `duplicate zone ${JSON.stringify(name)} (also zones[${first}])`);
-      } else seen.set(name, i);
+      claim(['zones', i, 'name'], zone.name);
     });
+  }
+  if (Array.isArray(raw.catalogs)) {
+    raw.catalogs.forEach((cat, i) => {
+      if (!isObject(cat)) return;
+      checkZoneFields(['catalogs', i], { primaries: cat.primaries }, defaults);
+      if (isObject(cat.zoneDefaults))
+        checkZoneFields(['catalogs', i, 'zoneDefaults'], cat.zoneDefaults, defaults);
+      if (isObject(cat.groups))
+        for (const [g, fields] of Object.entries(cat.groups))
+          if (isObject(fields)) checkZoneFields(['catalogs', i, 'groups', g], fields, defaults);
+      claim(['catalogs', i, 'name'], cat.name);
+    });
+  }
+  if (isObject(raw.produceCatalog)) {
+    checkZoneFields(['produceCatalog'], raw.produceCatalog);
+    claim(['produceCatalog', 'name'], raw.produceCatalog.name);
   }
   return { problems, secrets };
 }
@@ -608,7 +676,31 @@ function resolveSecret(
 // ---------------------------------------------------------------------------------------------
 // Resolution
 
-function resolveZone(zone: ParsedConfig['zones'][number], defaults: ParsedZoneFields): ZoneConfig {
+/**
+ * The config of catalog member `zone`: transferred from the catalog's primaries, with `defaults`,
+ * then the catalog's `zoneDefaults`, then each of the member's groups in order (unknown groups are
+ * the caller's to report). Frozen like the rest of the config.
+ */
+export function memberConfig(cat: CatalogConfig, zone: string, groups: readonly string[] = []): ZoneConfig {
+  let fields: ZoneFieldsInput = cat.zoneDefaults;
+  for (const g of groups) {
+    const extra = cat.groups.get(g);
+    if (extra) fields = { ...fields, ...definedOnly(extra) };
+  }
+  return deepFreeze(resolveZone({ ...fields, name: zone, primaries: cat.zone.primaries }, cat.defaults));
+}
+
+function definedOnly<T extends object>(o: T): Partial<T> {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
+}
+
+function resolveZone(
+  zone: ZoneFieldsInput & {
+    name: string;
+    primaries: readonly { address: string; port: number; key?: string }[];
+  },
+  defaults: ParsedZoneFields,
+): ZoneConfig {
   const pick = <K extends keyof ParsedZoneFields & keyof typeof ZONE_DEFAULTS>(k: K) =>
     zone[k] ?? defaults[k] ?? ZONE_DEFAULTS[k];
   const resolved: { -readonly [K in keyof ZoneConfig]: ZoneConfig[K] } = {
@@ -696,6 +788,23 @@ export function parseConfig(raw: unknown, baseDir: string = process.cwd()): Conf
     ...(data.identity ? { identity: data.identity } : {}),
     keys,
     zones: data.zones.map((z) => resolveZone(z, data.defaults)),
+    catalogs: data.catalogs.map((c) => ({
+      name: c.name,
+      zone: resolveZone({ name: c.name, primaries: c.primaries }, data.defaults),
+      zoneDefaults: c.zoneDefaults,
+      groups: new Map(Object.entries(c.groups)),
+      defaults: data.defaults,
+    })),
+    ...(data.produceCatalog
+      ? {
+          produceCatalog: {
+            name: data.produceCatalog.name,
+            allowTransfer: [...(data.produceCatalog.allowTransfer ?? data.defaults.allowTransfer ?? [])],
+            alsoNotify: (data.produceCatalog.alsoNotify ?? data.defaults.alsoNotify ?? []).map(peerOf),
+          },
+        }
+      : {}),
+    maxConcurrentTransfers: data.maxConcurrentTransfers,
   };
   return deepFreeze(config);
 }

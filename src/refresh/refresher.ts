@@ -29,12 +29,11 @@ import { rcodeText } from '../dns/rcode.js';
 import { isNewer } from '../dns/serial.js';
 import type { Logger } from '../log.js';
 import type { ZoneTable } from '../serve/zone-table.js';
-import type { ApplyMeta, StoreWriter } from '../store/writer.js';
+import { replaceZone, type StoreWriter } from '../store/writer.js';
 import {
   type CommitGuards,
   InconsistentDiff,
   type TransferRow,
-  type ZoneRR,
   type ZoneStore,
 } from '../store/zone-store.js';
 import { axfr, XfrError } from '../xfrin/axfr.js';
@@ -58,7 +57,6 @@ export type CheckOutcome =
 
 const PROBE_TIMEOUT_MS = 3000;
 const REMOVED: CheckOutcome = { result: 'failed', error: 'zone is no longer configured' };
-const STAGING_BATCH = 2000;
 
 type Dropped = { owner: string; type: number }[];
 
@@ -186,7 +184,7 @@ export class Refresher {
           const applied =
             got.kind === 'ixfr'
               ? await this.writer.applyDiffs(zone.name, got.diffs, { primary: peer, now })
-              : await this.replace(zone.name, got.rrs, {
+              : await replaceZone(this.writer, zone.name, got.rrs, {
                   serial: got.serial,
                   primary: peer,
                   now,
@@ -315,18 +313,6 @@ export class Refresher {
     const reader = this.store.reader(zone.name);
     problem ??= await checkDiffs(diffs, apex, zone, (owner) => reader.node(nameKey(owner)));
     if (problem) throw new GuardError(problem);
-  }
-
-  /** A whole zone held in memory (AXFR-style IXFR answers) through the staging path. */
-  private async replace(zone: string, rrs: ZoneRR[], meta: ApplyMeta) {
-    const staging = await this.writer.beginIncoming();
-    try {
-      for (let i = 0; i < rrs.length; i += STAGING_BATCH)
-        this.writer.addIncoming(staging, rrs.slice(i, i + STAGING_BATCH));
-      return await this.writer.commitIncoming(staging, zone, meta);
-    } finally {
-      await this.writer.dropIncoming(staging);
-    }
   }
 
   private logDropped(log: Logger, dropped: Dropped): void {

@@ -114,6 +114,11 @@ const MIGRATIONS: Migration[] = [
   },
   // 4: integer zone ids; the RRs in one clustered B-tree; presentation text beside them.
   migrateV4,
+  // 5: catalog zones (RFC 9432) — which catalog listed a zone, under which unique label.
+  `
+  ALTER TABLE zones ADD COLUMN catalog TEXT;        -- the catalog the zone is a member of; NULL: configured
+  ALTER TABLE zones ADD COLUMN catalog_label TEXT;  -- its member node's unique label (a change resets it)
+  `,
 ];
 
 /**

@@ -42,6 +42,29 @@ export interface StoreWriter {
  * Receives the zone image that follows each commit (answer/image-source.ts), before the commit's
  * promise resolves. `undefined` data means none could be built: serve the zone from SQLite.
  */
+/** RRs per message to the writer when a whole zone held in memory is staged. */
+const STAGING_BATCH = 2000;
+
+/**
+ * Replaces a zone by one held in memory (an AXFR-style IXFR answer, a catalog we produce) through
+ * the staging path a streamed AXFR takes: one commit, the difference recorded as history.
+ */
+export async function replaceZone(
+  writer: StoreWriter,
+  zone: string,
+  rrs: readonly ZoneRR[],
+  meta: ApplyMeta,
+): Promise<ApplyResult> {
+  const staging = await writer.beginIncoming();
+  try {
+    for (let i = 0; i < rrs.length; i += STAGING_BATCH)
+      writer.addIncoming(staging, rrs.slice(i, i + STAGING_BATCH));
+    return await writer.commitIncoming(staging, zone, meta);
+  } finally {
+    await writer.dropIncoming(staging);
+  }
+}
+
 export type OnImage = (update: ImageUpdate | { zone: string; error: string }) => void;
 
 /**

@@ -34,6 +34,9 @@ export interface ZoneRow {
   next_refresh: number | null;
   expires_at: number | null;
   records: number;
+  /** The catalog zone listing this zone (RFC 9432); null for a zone from the config's `zones`. */
+  catalog: string | null;
+  catalog_label: string | null;
 }
 
 /** Stored RRset: one TTL (the first seen, RFC 2181 §5.2) and the rdatas. */
@@ -126,7 +129,7 @@ export const INLINE_TEXT = 20_000;
 const TEXT_BATCH = 4000;
 
 const ZONE_COLS =
-  'name, serial, state, primary_addr, last_refresh, last_transfer, next_refresh, expires_at, records';
+  'name, serial, state, primary_addr, last_refresh, last_transfer, next_refresh, expires_at, records, catalog, catalog_label';
 
 export class ZoneStore {
   readonly db: Database.Database;

@@ -46,6 +46,8 @@ describe('store schema v4', () => {
       next_refresh: null,
       expires_at: null,
       records: 3,
+      catalog: null,
+      catalog_label: null,
     });
     const rows = s.db
       .prepare('SELECT name, type, ttl, rdata FROM records WHERE zone = ? ORDER BY name, id')

@@ -1,0 +1,231 @@
+/**
+ * Catalog consumer (RFC 9432 §5): keeps the zones ns2 serves equal to the members of the catalogs
+ * it consumes. Each catalog is an ordinary secondary zone (refreshed, NOTIFYed, IXFRed, stored);
+ * after each of its commits the whole catalog is read back from SQLite, parsed (catalog.ts) and
+ * compared with the members accepted before:
+ *
+ *   new member        ──► zone added, first transfer at once
+ *   member gone       ──► zone no longer served, its rows and history deleted (one transaction)
+ *   new unique label  ──► zone reset: rows deleted, transferred from scratch (§5.4)
+ *   other properties  ──► zone reconfigured (group settings), data kept
+ *   coo → catalog B   ──► once B lists the zone, B owns it; data kept (§5.6)
+ *
+ * A catalog that cannot be processed (catalog.ts says why) is logged and changes nothing: the
+ * last good member list stays served. A member that is also a static zone keeps the static
+ * config (logged once); a member another consumed catalog already owns stays with that catalog
+ * unless that catalog's `coo` hands it over.
+ *
+ * The accepted member list survives restarts in `zones.catalog` / `zones.catalog_label`, so a
+ * restart serves every member at once without reading their records.
+ */
+import { type CatalogConfig, memberConfig, type ZoneConfig } from '../config.js';
+import { keyToName } from '../dns/name.js';
+import type { Logger } from '../log.js';
+import type { ZoneRR, ZoneStore } from '../store/zone-store.js';
+import { type CatalogMember, diffMembers, parseCatalog } from './catalog.js';
+
+/** What the consumer asks of the daemon: the run-time zone add/remove path reload also uses. */
+export interface MemberZones {
+  /** Starts serving and transferring `zone`, recorded as a member of `catalog` under `label`. */
+  add(zone: ZoneConfig, member: { catalog: string; label: string }): Promise<void>;
+  /** New settings for a member zone; its data stays. */
+  update(zone: ZoneConfig, member: { catalog: string; label: string }): Promise<void>;
+  /** Stops serving `zone` and deletes every row of it. */
+  remove(zone: string): Promise<void>;
+}
+
+export interface MemberCount {
+  catalog: string;
+  members: number;
+}
+
+export class CatalogConsumer {
+  private readonly catalogs = new Map<string, CatalogConfig>();
+  /** Accepted members of each catalog. */
+  private readonly members = new Map<string, Map<string, CatalogMember>>();
+  /** Which catalog owns each member zone. */
+  private readonly owner = new Map<string, string>();
+  /** Members already reported as shadowed by a static zone (log once, not per catalog change). */
+  private readonly shadowed = new Set<string>();
+  /** One catalog processed at a time, in commit order. */
+  private queue: Promise<void> = Promise.resolve();
+
+  constructor(
+    catalogs: readonly CatalogConfig[],
+    private readonly staticZones: ReadonlySet<string>,
+    private readonly store: ZoneStore,
+    private readonly zones: MemberZones,
+    private readonly log: Logger,
+  ) {
+    for (const c of catalogs) {
+      this.catalogs.set(c.name, c);
+      this.members.set(c.name, new Map());
+    }
+  }
+
+  isCatalog(zone: string): boolean {
+    return this.catalogs.has(zone);
+  }
+
+  /**
+   * The member zones stored by an earlier run, with their configs: served at once at start-up.
+   * Groups come from the stored catalog when it still parses (else the member gets zoneDefaults
+   * until the next good catalog version).
+   */
+  stored(): ZoneConfig[] {
+    const out: ZoneConfig[] = [];
+    const parsed = new Map<string, ReadonlyMap<string, CatalogMember>>();
+    for (const row of this.store.zones()) {
+      if (row.catalog === null || row.catalog_label === null) continue;
+      const cat = this.catalogs.get(row.catalog);
+      if (!cat || this.staticZones.has(row.name)) continue; // reconciled by start()
+      if (!parsed.has(cat.name)) {
+        const p = parseCatalog(cat.name, this.catalogRRs(cat.name));
+        parsed.set(cat.name, p.ok ? p.members : new Map());
+      }
+      const known = parsed.get(cat.name)?.get(row.name);
+      const member: CatalogMember =
+        known?.id === row.catalog_label ? known : { zone: row.name, id: row.catalog_label, groups: [] };
+      this.members.get(cat.name)?.set(row.name, member);
+      this.owner.set(row.name, cat.name);
+      out.push(this.configOf(cat, member));
+    }
+    return out;
+  }
+
+  /**
+   * Stored members of catalogs no longer configured, and members now shadowed by static zones:
+   * what start-up must drop. Returns [zone, catalog] pairs.
+   */
+  orphans(): [string, string][] {
+    return this.store
+      .zones()
+      .filter((r) => r.catalog !== null && (!this.catalogs.has(r.catalog) || this.staticZones.has(r.name)))
+      .map((r) => [r.name, r.catalog as string]);
+  }
+
+  /** Accepted members by catalog (metrics, `ns2 status`). */
+  counts(): MemberCount[] {
+    return [...this.members].map(([catalog, m]) => ({ catalog, members: m.size }));
+  }
+
+  /** The catalog zone committed a new version: reconcile its members (queued, in order). */
+  changed(catalog: string): Promise<void> {
+    const run = this.queue.then(() => this.process(catalog));
+    this.queue = run.catch(() => {});
+    return run;
+  }
+
+  private catalogRRs(catalog: string): ZoneRR[] {
+    const rrs: ZoneRR[] = [];
+    this.store.snapshot(() => {
+      for (const [nkey, type, ttl, rdata] of this.store.scanZone(catalog))
+        rrs.push({ owner: keyToName(nkey), type, ttl, rdata });
+    });
+    return rrs;
+  }
+
+  private configOf(cat: CatalogConfig, m: CatalogMember): ZoneConfig {
+    const unknown = m.groups.filter((g) => !cat.groups.has(g));
+    if (unknown.length > 0)
+      this.log.warn(
+        { zone: m.zone, catalog: cat.name, groups: unknown },
+        'catalog member names groups not configured: their settings are not applied',
+      );
+    return memberConfig(cat, m.zone, m.groups);
+  }
+
+  private async process(catalog: string): Promise<void> {
+    const cat = this.catalogs.get(catalog);
+    if (!cat) return;
+    const serial = this.store.zone(catalog)?.serial ?? null;
+    const parsed = parseCatalog(catalog, this.catalogRRs(catalog));
+    if (!parsed.ok) {
+      this.log.error(
+        { zone: catalog, serial, err: parsed.error },
+        'catalog refused: keeping the last good member list',
+      );
+      return;
+    }
+    // What this catalog may own: not static zones, not zones another catalog holds without
+    // handing them over by coo (RFC 9432 §4.4.1).
+    const wanted = new Map<string, CatalogMember>();
+    const migrating = new Set<string>();
+    for (const [zone, m] of parsed.members) {
+      if (this.staticZones.has(zone)) {
+        if (!this.shadowed.has(zone))
+          this.log.warn(
+            { zone, catalog },
+            'catalog member is also a configured zone: the static config is kept',
+          );
+        this.shadowed.add(zone);
+        continue;
+      }
+      const holder = this.owner.get(zone);
+      if (holder !== undefined && holder !== catalog) {
+        if (this.members.get(holder)?.get(zone)?.coo !== catalog) {
+          this.log.warn(
+            { zone, catalog, owner: holder },
+            'catalog member already belongs to another catalog',
+          );
+          continue;
+        }
+        migrating.add(zone);
+      }
+      wanted.set(zone, m);
+    }
+    const current = this.members.get(catalog)!;
+    const d = diffMembers(current, wanted);
+    for (const zone of d.removed) {
+      current.delete(zone);
+      if (this.owner.get(zone) !== catalog) continue; // moved to another catalog by coo
+      this.owner.delete(zone);
+      await this.zones.remove(zone);
+      this.log.info({ zone, catalog, serial }, 'catalog member removed: zone deleted');
+    }
+    for (const m of d.added) {
+      current.set(m.zone, m);
+      const label = { catalog, label: m.id };
+      if (migrating.has(m.zone)) {
+        const from = this.owner.get(m.zone)!;
+        const before = this.members.get(from)?.get(m.zone);
+        this.members.get(from)?.delete(m.zone);
+        this.owner.set(m.zone, catalog);
+        if (before?.id !== m.id) {
+          // §5.6: a new unique label with the new owner resets the zone.
+          await this.zones.remove(m.zone);
+          await this.zones.add(this.configOf(cat, m), label);
+        } else await this.zones.update(this.configOf(cat, m), label);
+        this.log.info({ zone: m.zone, catalog, from }, 'catalog member changed owner (coo)');
+        continue;
+      }
+      this.owner.set(m.zone, catalog);
+      await this.zones.add(this.configOf(cat, m), label);
+      this.log.info({ zone: m.zone, catalog, serial }, 'catalog member added');
+    }
+    for (const m of d.reset) {
+      current.set(m.zone, m);
+      await this.zones.remove(m.zone);
+      await this.zones.add(this.configOf(cat, m), { catalog, label: m.id });
+      this.log.info(
+        { zone: m.zone, catalog, serial },
+        'catalog member reset (new unique label): transferring anew',
+      );
+    }
+    for (const m of d.changed) {
+      current.set(m.zone, m);
+      await this.zones.update(this.configOf(cat, m), { catalog, label: m.id });
+    }
+    this.log.info(
+      {
+        zone: catalog,
+        serial,
+        members: current.size,
+        added: d.added.length,
+        removed: d.removed.length,
+        reset: d.reset.length,
+      },
+      'catalog processed',
+    );
+  }
+}
