@@ -150,10 +150,11 @@ export interface CatalogConfig {
 export interface ProducedCatalog {
   /** Lower case, no trailing dot. */
   readonly name: string;
-  /** Who may transfer the produced catalog (default: `defaults.allowTransfer`). */
-  readonly allowTransfer: readonly string[];
-  /** Who is NOTIFYed when it changes (default: `defaults.alsoNotify`). */
-  readonly alsoNotify: readonly Primary[];
+  /**
+   * As a zone: no primaries (ns2 writes it); `allowTransfer` and `alsoNotify` as given, else from
+   * `defaults`.
+   */
+  readonly zone: ZoneConfig;
 }
 
 /** A config that cannot be used; `problems` holds one line per problem. */
@@ -690,6 +691,19 @@ export function memberConfig(cat: CatalogConfig, zone: string, groups: readonly 
   return deepFreeze(resolveZone({ ...fields, name: zone, primaries: cat.zone.primaries }, cat.defaults));
 }
 
+function producedCatalog(
+  p: NonNullable<ParsedConfig['produceCatalog']>,
+  defaults: ParsedZoneFields,
+): ProducedCatalog {
+  const allowTransfer = [...(p.allowTransfer ?? defaults.allowTransfer ?? [])];
+  const alsoNotify = (p.alsoNotify ?? defaults.alsoNotify ?? []).map(peerOf);
+  const zone = resolveZone(
+    { name: p.name, primaries: [], allowTransfer, alsoNotify, notify: 'explicit' },
+    defaults,
+  );
+  return { name: p.name, zone };
+}
+
 function definedOnly<T extends object>(o: T): Partial<T> {
   return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
 }
@@ -797,11 +811,7 @@ export function parseConfig(raw: unknown, baseDir: string = process.cwd()): Conf
     })),
     ...(data.produceCatalog
       ? {
-          produceCatalog: {
-            name: data.produceCatalog.name,
-            allowTransfer: [...(data.produceCatalog.allowTransfer ?? data.defaults.allowTransfer ?? [])],
-            alsoNotify: (data.produceCatalog.alsoNotify ?? data.defaults.alsoNotify ?? []).map(peerOf),
-          },
+          produceCatalog: producedCatalog(data.produceCatalog, data.defaults),
         }
       : {}),
     maxConcurrentTransfers: data.maxConcurrentTransfers,

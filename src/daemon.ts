@@ -7,10 +7,12 @@
  */
 import { randomBytes } from 'node:crypto';
 import Database from 'better-sqlite3';
-import type { Config } from './config.js';
+import type { Config, ProducedCatalog } from './config.js';
 import { type ControlServer, startControlServer } from './control/server.js';
 import type { Logger } from './log.js';
 import { nativeDatagram, reusePortAvailable } from './net/datagram.js';
+import { CatalogConsumer, type MemberZones } from './refresh/catalog-consumer.js';
+import { CatalogProducer } from './refresh/catalog-producer.js';
 import { NotifySender } from './refresh/notify-out.js';
 import { Refresher } from './refresh/refresher.js';
 import { Scheduler } from './refresh/scheduler.js';
@@ -58,6 +60,32 @@ export async function startDaemon(config: Config, log: Logger, opts: DaemonOptio
     serveStored(table, store, z, row, now);
     log.info({ zone: z.name, serial: row.serial, state: row.state }, 'zone loaded from database');
   }
+  // Catalog zones (RFC 9432): each consumed catalog is a zone transferred but never answered;
+  // its members stored by an earlier run are served at once, without reading their records.
+  let zoneSet: ZoneSet | undefined;
+  const consumer = new CatalogConsumer(
+    config.catalogs,
+    new Set(config.zones.map((z) => z.name)),
+    store,
+    memberZones(
+      () => zoneSet!,
+      () => writer,
+    ),
+    log,
+  );
+  const catalogZones = config.catalogs.map((c) => c.zone);
+  for (const z of catalogZones) {
+    store.ensureZone(z.name);
+    serveStored(table, store, z, store.zone(z.name)!, now, false);
+  }
+  const members = consumer.stored();
+  for (const z of members) serveStored(table, store, z, store.zone(z.name)!, now);
+  if (members.length > 0) log.info({ zones: members.length }, 'catalog member zones loaded from database');
+  const produced = config.produceCatalog;
+  if (produced) {
+    store.ensureZone(produced.name);
+    serveStored(table, store, produced.zone, store.zone(produced.name)!, now);
+  }
   for (const z of store.zones())
     if (!table.get(z.name))
       log.warn(
@@ -85,9 +113,20 @@ export async function startDaemon(config: Config, log: Logger, opts: DaemonOptio
       : new WorkerWriter(config.database, () => store.invalidate(), onImage);
   const refresher = new Refresher(store, writer, table, log, {
     keys,
-    onTransferred: (zone, serial) => void notifier.notify(zone, serial),
+    onTransferred: (zone, serial) => {
+      void notifier.notify(zone, serial);
+      if (consumer.isCatalog(zone.name)) void consumer.changed(zone.name);
+    },
   });
-  const scheduler = new Scheduler(config.zones, store, writer, table, refresher, log);
+  const scheduler = new Scheduler(
+    [...config.zones, ...catalogZones, ...members],
+    store,
+    writer,
+    table,
+    refresher,
+    log,
+    config.maxConcurrentTransfers,
+  );
   const cookieSecret = randomBytes(16);
   const handler = new QueryHandler(
     table,
@@ -155,6 +194,8 @@ export async function startDaemon(config: Config, log: Logger, opts: DaemonOptio
     throw e;
   }
   const zones = new ZoneSet({ store, table, writer, scheduler, refresher, workers: () => pool, log });
+  zoneSet = zones;
+  const producer = produced && startProducer(produced, { store, table, writer, zones, notifier, log });
   const reloader = new Reloader(opts.configFile, config, {
     zones,
     setKeys(next) {
@@ -189,6 +230,15 @@ export async function startDaemon(config: Config, log: Logger, opts: DaemonOptio
     if (store.zone(e.name)?.serial !== null)
       writer.buildImage(e.name).catch((err) => log.error({ zone: e.name, err }, 'zone image not built'));
   scheduler.start();
+  // Members of catalogs no longer configured (or now configured statically) go; each stored
+  // catalog is compared with its members once, in case the config's groups changed.
+  for (const [zone, catalog] of consumer.orphans()) {
+    log.info({ zone, catalog }, 'catalog member no longer belongs to a configured catalog: deleting it');
+    zones.remove(zone).catch((err) => log.error({ zone, err }, 'catalog member not deleted'));
+  }
+  for (const c of config.catalogs)
+    if (store.zone(c.name)?.serial !== null)
+      consumer.changed(c.name).catch((err) => log.error({ zone: c.name, err }, 'catalog not processed'));
   return {
     store,
     server,
@@ -201,6 +251,7 @@ export async function startDaemon(config: Config, log: Logger, opts: DaemonOptio
       stopped = true;
       await control?.close();
       scheduler.stop();
+      producer?.close();
       notifier.close();
       await pool?.stop();
       await server.stop();
@@ -211,6 +262,70 @@ export async function startDaemon(config: Config, log: Logger, opts: DaemonOptio
       log.info('stopped');
     },
   };
+}
+
+/** The run-time zone path (reload's ZoneSet) as the catalog consumer uses it. */
+function memberZones(zones: () => ZoneSet, writer: () => StoreWriter): MemberZones {
+  // The membership is written before the zone is served, so a crash in between leaves a row
+  // the next start recognises as a member, never an unconfigured zone.
+  const mark = async (zone: string, m: { catalog: string; label: string }) => {
+    await writer().addZone(zone);
+    await writer().updateZone(zone, { catalog: m.catalog, catalog_label: m.label });
+  };
+  return {
+    async add(z, m) {
+      await mark(z.name, m);
+      await zones().add(z);
+    },
+    async update(z, m) {
+      await mark(z.name, m);
+      zones().update(z);
+    },
+    async remove(zone) {
+      await zones().remove(zone);
+    },
+  };
+}
+
+/**
+ * The catalog ns2 produces: rewritten whenever the zones served change, served like any zone,
+ * NOTIFYed to its `alsoNotify`.
+ */
+function startProducer(
+  produced: ProducedCatalog,
+  d: {
+    store: ZoneStore;
+    table: ZoneTable;
+    writer: StoreWriter;
+    zones: ZoneSet;
+    notifier: NotifySender;
+    log: Logger;
+  },
+): CatalogProducer {
+  const served = () =>
+    [...d.table.all()].filter((e) => e.answers && e.name !== produced.name).map((e) => e.name);
+  const producer = new CatalogProducer(
+    produced.name,
+    d.store,
+    d.writer,
+    (serial) => {
+      const entry = d.table.get(produced.name);
+      if (entry && entry.state !== 'ok') {
+        entry.state = 'ok';
+        d.table.changed(produced.name);
+        d.writer
+          .updateZone(produced.name, { state: 'ok', last_transfer: Math.floor(Date.now() / 1000) })
+          .catch((err) => d.log.error({ zone: produced.name, err }, 'could not record zone state'));
+      }
+      void d.notifier.notify(produced.zone, serial);
+    },
+    d.log,
+  );
+  d.zones.onChange((e) => {
+    if (e.kind !== 'changed') producer.update(served());
+  });
+  producer.update(served(), true);
+  return producer;
 }
 
 /**

@@ -34,6 +34,9 @@ export interface MemberZones {
   remove(zone: string): Promise<void>;
 }
 
+/** Member changes applied at once. */
+const PARALLEL = 64;
+
 export interface MemberCount {
   catalog: string;
   members: number;
@@ -116,6 +119,27 @@ export class CatalogConsumer {
     return run;
   }
 
+  /**
+   * Runs `fn` for every item, PARALLEL at a time (a catalog of thousands of new members must not
+   * wait for each zone's set-up in turn); a failure is logged and the others go on.
+   */
+  private async each<T extends CatalogMember | string>(
+    catalog: string,
+    items: readonly T[],
+    fn: (item: T) => Promise<void>,
+  ): Promise<void> {
+    for (let i = 0; i < items.length; i += PARALLEL) {
+      await Promise.all(
+        items.slice(i, i + PARALLEL).map((item) =>
+          fn(item).catch((err) => {
+            const zone = typeof item === 'string' ? item : item.zone;
+            this.log.error({ zone, catalog, err }, 'catalog member change failed');
+          }),
+        ),
+      );
+    }
+  }
+
   private catalogRRs(catalog: string): ZoneRR[] {
     const rrs: ZoneRR[] = [];
     this.store.snapshot(() => {
@@ -164,6 +188,7 @@ export class CatalogConsumer {
       const holder = this.owner.get(zone);
       if (holder !== undefined && holder !== catalog) {
         if (this.members.get(holder)?.get(zone)?.coo !== catalog) {
+          if (m.coo === holder) continue; // we handed it over ourselves (coo)
           this.log.warn(
             { zone, catalog, owner: holder },
             'catalog member already belongs to another catalog',
@@ -176,46 +201,45 @@ export class CatalogConsumer {
     }
     const current = this.members.get(catalog)!;
     const d = diffMembers(current, wanted);
-    for (const zone of d.removed) {
+    const log = (m: CatalogMember | string, msg: string) =>
+      this.log.info({ zone: typeof m === 'string' ? m : m.zone, catalog, serial }, msg);
+    await this.each(catalog, d.removed, async (zone) => {
       current.delete(zone);
-      if (this.owner.get(zone) !== catalog) continue; // moved to another catalog by coo
+      if (this.owner.get(zone) !== catalog) return; // moved to another catalog by coo
       this.owner.delete(zone);
       await this.zones.remove(zone);
-      this.log.info({ zone, catalog, serial }, 'catalog member removed: zone deleted');
-    }
-    for (const m of d.added) {
+      log(zone, 'catalog member removed: zone deleted');
+    });
+    await this.each(catalog, d.added, async (m) => {
       current.set(m.zone, m);
-      const label = { catalog, label: m.id };
-      if (migrating.has(m.zone)) {
-        const from = this.owner.get(m.zone)!;
-        const before = this.members.get(from)?.get(m.zone);
-        this.members.get(from)?.delete(m.zone);
-        this.owner.set(m.zone, catalog);
-        if (before?.id !== m.id) {
-          // §5.6: a new unique label with the new owner resets the zone.
-          await this.zones.remove(m.zone);
-          await this.zones.add(this.configOf(cat, m), label);
-        } else await this.zones.update(this.configOf(cat, m), label);
-        this.log.info({ zone: m.zone, catalog, from }, 'catalog member changed owner (coo)');
-        continue;
-      }
+      const member = { catalog, label: m.id };
+      const from = migrating.has(m.zone) ? this.owner.get(m.zone) : undefined;
       this.owner.set(m.zone, catalog);
-      await this.zones.add(this.configOf(cat, m), label);
-      this.log.info({ zone: m.zone, catalog, serial }, 'catalog member added');
-    }
-    for (const m of d.reset) {
+      if (from === undefined) {
+        await this.zones.add(this.configOf(cat, m), member);
+        log(m, 'catalog member added');
+        return;
+      }
+      const before = this.members.get(from)?.get(m.zone);
+      this.members.get(from)?.delete(m.zone);
+      if (before?.id === m.id) await this.zones.update(this.configOf(cat, m), member);
+      else {
+        // RFC 9432 §4.4.1: a new unique label at the new owner resets the zone.
+        await this.zones.remove(m.zone);
+        await this.zones.add(this.configOf(cat, m), member);
+      }
+      this.log.info({ zone: m.zone, catalog, from, serial }, 'catalog member changed owner (coo)');
+    });
+    await this.each(catalog, d.reset, async (m) => {
       current.set(m.zone, m);
       await this.zones.remove(m.zone);
       await this.zones.add(this.configOf(cat, m), { catalog, label: m.id });
-      this.log.info(
-        { zone: m.zone, catalog, serial },
-        'catalog member reset (new unique label): transferring anew',
-      );
-    }
-    for (const m of d.changed) {
+      log(m, 'catalog member reset (new unique label): transferring it anew');
+    });
+    await this.each(catalog, d.changed, async (m) => {
       current.set(m.zone, m);
       await this.zones.update(this.configOf(cat, m), { catalog, label: m.id });
-    }
+    });
     this.log.info(
       {
         zone: catalog,

@@ -36,6 +36,7 @@ export function serveStored(
   z: ZoneConfig,
   row: ZoneRow,
   now: number = Math.floor(Date.now() / 1000),
+  answers = true,
 ): ZoneEntry {
   const expired = row.state === 'ok' && row.expires_at !== null && row.expires_at <= now;
   return table.add(z.name, textToName(z.name), store, {
@@ -43,6 +44,7 @@ export function serveStored(
     expiresAt: row.expires_at,
     allowNotify: notifyAcl(z),
     allowTransfer: acl(z.allowTransfer),
+    answers,
   });
 }
 

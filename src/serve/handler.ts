@@ -180,7 +180,7 @@ export class QueryHandler {
     // Our zones are all class IN.
     if (q.qclass !== CLASS.IN) return this.base(q, RCODE.REFUSED);
     const entry = this.zones.match(q.qname);
-    if (!entry) return this.base(q, RCODE.REFUSED);
+    if (!entry?.answers) return this.base(q, RCODE.REFUSED);
     // Zone transfers are served by serve/xfrout.ts before the handler; one reaching here is refused.
     if (q.qtype === TYPE.AXFR || q.qtype === TYPE.IXFR)
       return this.opts.forward ? FORWARD : this.base(q, RCODE.REFUSED);

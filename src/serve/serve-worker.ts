@@ -20,7 +20,9 @@ const post = (m: FromWorker) => port.postMessage(m);
 
 const table = new ZoneTable();
 const status = (z: ZoneStatus) => {
-  const e = table.get(z.name) ?? table.add(z.name, Buffer.from(z.apex), undefined, { state: z.state });
+  const e =
+    table.get(z.name) ??
+    table.add(z.name, Buffer.from(z.apex), undefined, { state: z.state, answers: z.answers });
   e.state = z.state;
   e.expiresAt = z.expiresAt;
 };

@@ -37,6 +37,7 @@ export interface ZoneStatus {
   apex: Buffer;
   state: ZoneState;
   expiresAt: number | null;
+  answers: boolean;
 }
 
 export type ToWorker =
@@ -58,6 +59,7 @@ export const statusOf = (e: ZoneEntry): ZoneStatus => ({
   name: e.name,
   apex: e.view.apex,
   state: e.state,
+  answers: e.answers,
   expiresAt: e.expiresAt,
 });
 

@@ -19,6 +19,11 @@ export interface ZoneEntry {
   version: number;
   /** Only `ok` zones are answered from; the others get SERVFAIL. */
   state: ZoneState;
+  /**
+   * False for a catalog zone ns2 consumes (RFC 9432): transferred and NOTIFYed like any zone,
+   * but queries for it are REFUSED, as BIND does.
+   */
+  answers: boolean;
   /** Unix seconds when the zone expires without a successful refresh (null: not loaded). */
   expiresAt: number | null;
   /** Who may NOTIFY us for this zone (RFC 1996 §3.10): source address, or the TSIG key that signed. */
@@ -90,6 +95,7 @@ export class ZoneTable implements ZoneFinder {
       expiresAt?: number | null;
       allowNotify?: AclMatch;
       allowTransfer?: AclMatch;
+      answers?: boolean;
     },
   ): ZoneEntry {
     this.store = store;
@@ -99,6 +105,7 @@ export class ZoneTable implements ZoneFinder {
       version: 0,
       view: { apex: lower, reader: store?.reader(name) ?? NO_READER },
       state: init.state,
+      answers: init.answers ?? true,
       expiresAt: init.expiresAt ?? null,
       allowNotify: init.allowNotify ?? (() => false),
       allowTransfer: init.allowTransfer ?? (() => false),
@@ -148,6 +155,6 @@ export class ZoneTable implements ZoneFinder {
 
   find(name: Buffer): ZoneView | undefined {
     const e = this.match(name);
-    return e?.state === 'ok' && this.answerable(e) ? e.view : undefined;
+    return e?.state === 'ok' && e.answers && this.answerable(e) ? e.view : undefined;
   }
 }
