@@ -38,6 +38,7 @@ export function statusText(store: ZoneStore, now: number = Math.floor(Date.now()
       'next_refresh',
       'expires_at',
       'expires_in',
+      'catalog',
     ],
   ];
   for (const z of store.zones()) {
@@ -51,6 +52,7 @@ export function statusText(store: ZoneStore, now: number = Math.floor(Date.now()
       iso(z.next_refresh),
       iso(z.expires_at),
       z.expires_at === null ? '-' : String(z.expires_at - now),
+      z.catalog ?? '-',
     ]);
   }
   return formatTable(lines);

@@ -210,12 +210,13 @@ describe('ns2 status', () => {
   it('shows expires_in in seconds, - without a deadline', () => {
     store.updateZone(Z, { next_refresh: T0 + 7 * 3600, expires_at: T0 + 30 * 3600 });
     store.ensureZone('never.test');
+    store.updateZone('never.test', { catalog: 'catalog.test', catalog_label: 'm1' });
     assert.equal(
       statusText(store, T0 + 6 * 3600),
       [
-        'zone          serial  state         records  primary         last_refresh              next_refresh              expires_at                expires_in',
-        'example.test  6       ok            5        127.0.0.1#5300  2024-01-01T06:00:00.000Z  2024-01-01T07:00:00.000Z  2024-01-02T06:00:00.000Z  86400',
-        'never.test    -       never_loaded  0        -               -                         -                         -                         -',
+        'zone          serial  state         records  primary         last_refresh              next_refresh              expires_at                expires_in  catalog',
+        'example.test  6       ok            5        127.0.0.1#5300  2024-01-01T06:00:00.000Z  2024-01-01T07:00:00.000Z  2024-01-02T06:00:00.000Z  86400       -',
+        'never.test    -       never_loaded  0        -               -                         -                         -                         -           catalog.test',
         '',
       ].join('\n'),
     );
