@@ -1,0 +1,264 @@
+/**
+ * Many zones from a catalog (issue "Thousands of zones"): a BIND 9.18 primary serves N member
+ * zones of ~20 RRs and a catalog (RFC 9432) listing them; ns2, then a BIND 9.18 secondary with
+ * `catalog-zones`, start empty with only the catalog configured. Measured for each, in the same
+ * run, same primary, the secondary pinned to CPU 0 and the primary to CPU 1:
+ *   - time from start to every member answering SOA (AA, NOERROR);
+ *   - RSS and on-disk size after;
+ *   - restart with N stored zones: time to the first member's answer, and to all;
+ *   - for ns2: dnsperf qps over queries spread across all zones vs queries to one zone.
+ *
+ *   node --import tsx bench/zones.ts [--zones 10000] [--seconds 10] [--keep]
+ */
+import dgram from 'node:dgram';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { startBindPrimary } from '../test/harness/named.js';
+import { spawnNs2 } from '../test/harness/ns2.js';
+import { freePort, HOST, type Proc, sleep, startProc } from '../test/harness/proc.js';
+import { runDnsperf } from './lib/dnsperf.js';
+import { timestamp, writeResults } from './lib/results.js';
+
+const arg = (name: string, def: number) => {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 ? Number(process.argv[i + 1]) : def;
+};
+const N = arg('zones', 10_000);
+const SECONDS = arg('seconds', 10);
+const KEEP = process.argv.includes('--keep');
+const CAT = 'catalog.bench';
+const zoneName = (i: number) => `z${i}.bench`;
+
+function memberText(i: number): string {
+  const hosts = Array.from({ length: 12 }, (_, h) => `h${h} A 10.${(i >> 8) & 255}.${i & 255}.${h}`).join('\n');
+  return `$ORIGIN ${zoneName(i)}.
+$TTL 3600
+@ SOA ns1 hostmaster 1 3600 600 1209600 300
+  NS ns1
+  NS ns2
+  MX 10 mail
+  TXT "v=spf1 mx -all"
+ns1 A 192.0.2.1
+ns2 A 192.0.2.2
+mail A 192.0.2.25
+www CNAME @
+@ A 192.0.2.80
+${hosts}
+`;
+}
+
+function catalogText(): string {
+  const lines = [`$ORIGIN ${CAT}.`, '$TTL 0', '@ SOA invalid. invalid. 1 3600 600 2419200 0', '  NS invalid.', 'version TXT "2"'];
+  for (let i = 0; i < N; i++) lines.push(`m${i}.zones PTR ${zoneName(i)}.`);
+  return `${lines.join('\n')}\n`;
+}
+
+/** A SOA query for zone i with ID i (N ≤ 65535). */
+function soaQuery(i: number): Buffer {
+  const labels = zoneName(i).split('.');
+  const name = Buffer.concat([...labels.map((l) => Buffer.concat([Buffer.from([l.length]), Buffer.from(l)])), Buffer.from([0])]);
+  const h = Buffer.alloc(12);
+  h.writeUInt16BE(i, 0);
+  h.writeUInt16BE(1, 4);
+  return Buffer.concat([h, name, Buffer.from([0, 6, 0, 1])]);
+}
+
+/** Polls every zone still pending until each answers AA NOERROR with an answer; ms from `t0`. */
+async function allAnswer(port: number, t0: number, limitMs: number, done: Set<number> = new Set()): Promise<{ all: number; first: number }> {
+  const sock = dgram.createSocket('udp4');
+  let first = Number.NaN;
+  sock.on('message', (m) => {
+    if (m.length < 12) return;
+    const ok = (m[2] & 0x04) !== 0 && (m[3] & 0x0f) === 0 && m.readUInt16BE(6) > 0;
+    if (!ok) return;
+    if (Number.isNaN(first)) first = performance.now() - t0;
+    done.add(m.readUInt16BE(0));
+  });
+  sock.on('error', () => undefined);
+  await new Promise<void>((r) => sock.bind(0, HOST, () => r()));
+  const queries = Array.from({ length: N }, (_, i) => soaQuery(i));
+  try {
+    while (done.size < N) {
+      if (performance.now() - t0 > limitMs) throw new Error(`only ${done.size}/${N} zones answer after ${limitMs} ms`);
+      let sent = 0;
+      for (let i = 0; i < N; i++) {
+        if (done.has(i)) continue;
+        sock.send(queries[i], port, HOST);
+        // Paced: ~20k queries/s, so the prober does not drown what it measures.
+        if (++sent % 200 === 0) await sleep(10);
+      }
+      await sleep(200);
+    }
+    return { all: performance.now() - t0, first };
+  } finally {
+    sock.close();
+  }
+}
+
+const rssMiB = (pid: number) => {
+  const m = /VmRSS:\s+(\d+)/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return m ? Number(m[1]) / 1024 : Number.NaN;
+};
+
+function duMiB(dir: string): number {
+  let total = 0;
+  const walk = (d: string) => {
+    for (const e of fs.readdirSync(d, { withFileTypes: true })) {
+      const p = path.join(d, e.name);
+      if (e.isDirectory()) walk(p);
+      else total += fs.statSync(p).size;
+    }
+  };
+  walk(dir);
+  return total / 1024 / 1024;
+}
+
+interface Run {
+  convergeMs: number;
+  rssMiB: number;
+  diskMiB: number;
+  restartFirstMs: number;
+  restartAllMs: number;
+}
+
+async function measure(name: string, start: () => Proc, port: number, dataDir: string): Promise<Run> {
+  const t0 = performance.now();
+  let proc = start();
+  const converge = await allAnswer(port, t0, 600_000);
+  await sleep(2000); // writes settle (ns2's text backlog, BIND's zone files)
+  const run: Partial<Run> = { convergeMs: converge.all, rssMiB: rssMiB(proc.pid), diskMiB: duMiB(dataDir) };
+  console.log(`${name}: all ${N} zones answer after ${(converge.all / 1000).toFixed(1)} s; RSS ${run.rssMiB?.toFixed(0)} MiB; disk ${run.diskMiB?.toFixed(1)} MiB`);
+  await proc.stop('SIGTERM', 30_000);
+  const t1 = performance.now();
+  proc = start();
+  const again = await allAnswer(port, t1, 600_000);
+  run.restartFirstMs = again.first;
+  run.restartAllMs = again.all;
+  console.log(`${name}: restart → first answer ${again.first.toFixed(0)} ms, all zones ${again.all.toFixed(0)} ms`);
+  await proc.stop('SIGTERM', 30_000);
+  return run as Run;
+}
+
+async function main(): Promise<void> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ns2-bench-zones-'));
+  console.log(`bench:zones: ${N} zones in ${dir}`);
+  const pdir = path.join(dir, 'primary');
+  fs.mkdirSync(pdir, { recursive: true });
+  const zones = [{ name: CAT, file: path.join(pdir, `${CAT}.zone`) }];
+  fs.writeFileSync(zones[0].file, catalogText());
+  for (let i = 0; i < N; i++) {
+    const file = path.join(pdir, `${zoneName(i)}.zone`);
+    fs.writeFileSync(file, memberText(i));
+    zones.push({ name: zoneName(i), file });
+  }
+  const primaryPort = await freePort();
+  const primary = startBindPrimary(pdir, primaryPort, await freePort(), zones, [], { cpus: '1' });
+  try {
+    await allAnswer(primaryPort, performance.now(), 300_000);
+    console.log('primary serves every zone');
+
+    // ns2, pinned to CPU 0 with its threads (workers: 1, as one core).
+    const ns2Port = await freePort();
+    const ndir = path.join(dir, 'ns2');
+    const ns2 = await measure(
+      'ns2',
+      () =>
+        spawnNs2({
+          dir: ndir,
+          port: ns2Port,
+          cpus: '0',
+          config: { workers: 1, catalogs: [{ name: CAT, primaries: [{ address: HOST, port: primaryPort }] }] },
+        }).proc,
+      ns2Port,
+      ndir,
+    );
+
+    // dnsperf on ns2 (restarted once more): every zone vs one zone, same names within a zone.
+    const proc = spawnNs2({
+      dir: ndir,
+      port: ns2Port,
+      cpus: '0',
+      config: { workers: 1, catalogs: [{ name: CAT, primaries: [{ address: HOST, port: primaryPort }] }] },
+    }).proc;
+    await allAnswer(ns2Port, performance.now(), 60_000);
+    const names = ['www', 'h1', 'h7', 'mail', 'ns1', '@'];
+    const spread = path.join(dir, 'spread.txt');
+    const single = path.join(dir, 'single.txt');
+    const lines = (zone: (k: number) => number) =>
+      Array.from({ length: 100_000 }, (_, k) => {
+        const n = names[k % names.length];
+        const z = zoneName(zone(k));
+        return `${n === '@' ? z : `${n}.${z}`} A`;
+      }).join('\n');
+    fs.writeFileSync(spread, `${lines((k) => (k * 7919) % N)}\n`);
+    fs.writeFileSync(single, `${lines(() => 0)}\n`);
+    const perf = async (file: string, tag: string) =>
+      runDnsperf({ port: ns2Port, queryFile: file, seconds: SECONDS, cpus: '1', outFile: path.join(dir, `${tag}.out`), cwd: dir });
+    const qps: Record<string, number> = {};
+    for (const round of [1, 2]) {
+      for (const [tag, file] of [
+        ['spread', spread],
+        ['single', single],
+      ] as const) {
+        const r = await perf(file, `${tag}${round}`);
+        qps[tag] = Math.max(qps[tag] ?? 0, r.qps);
+        console.log(`ns2 qps ${tag} (round ${round}): ${r.qps.toFixed(0)}, lost ${r.lost}`);
+      }
+    }
+    await proc.stop('SIGTERM', 30_000);
+
+    // BIND 9.18 secondary consuming the same catalog, pinned the same way.
+    const bdir = path.join(dir, 'bind');
+    fs.mkdirSync(path.join(bdir, 'catz'), { recursive: true });
+    const bindPort = await freePort();
+    const conf = path.join(bdir, 'named.conf');
+    fs.writeFileSync(
+      conf,
+      `options {
+  directory "${bdir}";
+  pid-file "${bdir}/named.pid";
+  listen-on port ${bindPort} { ${HOST}; };
+  listen-on-v6 { none; };
+  recursion no;
+  allow-new-zones yes;
+  transfer-source ${HOST};
+  catalog-zones {
+    zone "${CAT}" default-primaries { ${HOST} port ${primaryPort}; } zone-directory "${bdir}/catz" in-memory no min-update-interval 1;
+  };
+};
+zone "${CAT}" { type secondary; primaries { ${HOST} port ${primaryPort}; }; file "${bdir}/catalog.db"; };
+`,
+    );
+    const bind = await measure(
+      'BIND',
+      () => startProc('named-secondary', 'named', ['-g', '-n', '1', '-c', conf], { cwd: bdir, logFile: path.join(bdir, 'named.log'), cpus: '0' }),
+      bindPort,
+      bdir,
+    );
+
+    const row = (label: string, a: number, b: number, unit: string) =>
+      `| ${label} | ${a.toFixed(unit === 'MiB' ? 1 : 0)} ${unit} | ${b.toFixed(unit === 'MiB' ? 1 : 0)} ${unit} | ${(a / b).toFixed(2)} |`;
+    const table = [
+      `| ${N} zones from a catalog | ns2 | BIND 9.18 | ns2/BIND |`,
+      '|---|---|---|---|',
+      row('empty → every zone answers', ns2.convergeMs, bind.convergeMs, 'ms'),
+      row('RSS after', ns2.rssMiB, bind.rssMiB, 'MiB'),
+      row('on disk', ns2.diskMiB, bind.diskMiB, 'MiB'),
+      row('restart → first answer', ns2.restartFirstMs, bind.restartFirstMs, 'ms'),
+      row('restart → every zone answers', ns2.restartAllMs, bind.restartAllMs, 'ms'),
+      `| ns2 qps, queries spread over all zones vs one zone | ${qps.spread.toFixed(0)} | ${qps.single.toFixed(0)} (one zone) | ${(qps.spread / qps.single).toFixed(2)} |`,
+    ].join('\n');
+    console.log(`\n${table}`);
+    const file = writeResults('zones', { at: timestamp(), zones: N, ns2, bind, qps, table });
+    console.log(`results: ${file}`);
+  } finally {
+    await primary.proc.stop('SIGTERM', 30_000);
+    if (!KEEP) fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+main().catch((e) => {
+  console.error(e);
+  process.exit(1);
+});
