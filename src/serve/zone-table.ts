@@ -44,6 +44,8 @@ export class ZoneTable implements ZoneFinder {
   private readonly byApex = new Map<string, ZoneEntry>();
   private readonly byName = new Map<string, ZoneEntry>();
   private maxLabels = 0;
+  /** How many zones have an apex of each label count: maxLabels without a scan on removal. */
+  private readonly apexLabels: number[] = [];
   private store: ZoneStore | undefined;
   /** Bumped whenever any zone's data or state changes: answers spanning zones are then stale. */
   generation = 0;
@@ -112,7 +114,9 @@ export class ZoneTable implements ZoneFinder {
     };
     this.byApex.set(lower.toString('latin1'), entry);
     this.byName.set(name, entry);
-    this.maxLabels = Math.max(this.maxLabels, labelCount(lower));
+    const n = labelCount(lower);
+    this.apexLabels[n] = (this.apexLabels[n] ?? 0) + 1;
+    this.maxLabels = Math.max(this.maxLabels, n);
     return entry;
   }
 
@@ -127,8 +131,8 @@ export class ZoneTable implements ZoneFinder {
     this.byApex.delete(e.view.apex.toString('latin1'));
     e.state = 'never_loaded';
     e.image = undefined;
-    this.maxLabels = 0;
-    for (const o of this.byName.values()) this.maxLabels = Math.max(this.maxLabels, labelCount(o.view.apex));
+    this.apexLabels[labelCount(e.view.apex)]--;
+    while (this.maxLabels > 0 && !this.apexLabels[this.maxLabels]) this.maxLabels--;
     this.generation++;
     e.version++;
     return e;
