@@ -1,10 +1,11 @@
 /**
  * The SOA check of RFC 1034 §4.3.5: ask the primary for the zone's SOA serial. UDP first;
- * a truncated reply is retried over TCP.
+ * a truncated reply is retried over TCP, and so is a REFUSED one, as BIND's `try-tcp-refresh`
+ * does: Knot answers the SOA of a catalog zone it generates over TCP only.
  */
 
 import { OPTION, parseOptions } from '../dns/edns.js';
-import { FLAG_AA, FLAG_QR, FLAG_TC, parseMessage, rcodeOf } from '../dns/message.js';
+import { FLAG_AA, FLAG_QR, FLAG_TC, parseMessage, RCODE, rcodeOf } from '../dns/message.js';
 import { equalNames } from '../dns/name.js';
 import { rcodeText } from '../dns/rcode.js';
 import { parseSoa } from '../dns/soa.js';
@@ -31,10 +32,12 @@ export async function probeSerial(
   const query = signQuery(unsigned, key);
   const msg = query.msg;
   let reply = await udpExchange(primary, msg, timeoutMs);
-  const truncated = reply.length >= 4 && reply.readUInt16BE(2) & FLAG_TC;
+  const flags = reply.length >= 4 ? reply.readUInt16BE(2) : 0;
+  const truncated = (flags & FLAG_TC) !== 0;
+  const refused = (flags & 0x0f) === RCODE.REFUSED;
   // A truncated UDP reply is not verified (it may lack its TSIG): the TCP retry is.
-  if (!truncated) query.verifier()?.verify(reply);
-  if (truncated) {
+  if (!truncated && !refused) query.verifier()?.verify(reply);
+  if (truncated || refused) {
     let got: Buffer | undefined;
     const keep = (m: Buffer) => {
       got = Buffer.from(m);

@@ -13,7 +13,7 @@ import { after, before, describe, it } from 'node:test';
 import Database from 'better-sqlite3';
 import { freePort, type Named, startNamed } from '../harness/named.js';
 import { type Ns2, startNs2, waitFor } from '../harness/ns2.js';
-import { digAt, HOST, type Proc, startProc } from '../harness/proc.js';
+import { digAt, HOST, type Proc, run, startProc } from '../harness/proc.js';
 
 const CAT = 'catalog.example';
 const PRODUCED = 'catalog.ns2.test';
@@ -315,6 +315,102 @@ zone "${PRODUCED}" { type secondary; primaries { ${HOST} port ${ns2Port}; }; fil
       'BIND serves q.example again',
       async () => (await status(bindPort, 'q.example')) === 'NOERROR',
       20_000,
+    );
+  });
+});
+
+describe('catalog zones from a Knot 3.2 primary (catalog-role: generate)', () => {
+  const KCAT = 'catalog.knot';
+  let knot: Proc;
+  let ns2: Ns2;
+  let dir: string;
+  let ns2Port: number;
+  let knotPort: number;
+
+  /** Knot's config for these member zones; `knotc reload` applies a new one. */
+  const conf = (members: string[]) => `server:
+    listen: ${HOST}@${knotPort}
+    rundir: ${dir}
+database:
+    storage: ${dir}
+control:
+    listen: ${dir}/knot.sock
+log:
+  - target: stderr
+    any: info
+remote:
+  - id: ns2
+    address: ${HOST}@${ns2Port}
+acl:
+  - id: xfr
+    address: ${HOST}
+    action: transfer
+template:
+  - id: default
+    storage: ${dir}
+    file: "%s.zone"
+    acl: xfr
+    notify: ns2
+zone:
+  - domain: ${KCAT}
+    catalog-role: generate
+${members.map((m) => `  - domain: ${m}\n    catalog-role: member\n    catalog-zone: ${KCAT}\n`).join('')}`;
+
+  const knotc = async (...args: string[]) => {
+    const r = await run('knotc', ['-s', `${dir}/knot.sock`, ...args], { timeoutMs: 20_000 });
+    if (r.code !== 0) throw new Error(`knotc ${args.join(' ')}: ${r.stdout}${r.stderr}`);
+  };
+
+  before(async () => {
+    ns2Port = await freePort();
+    knotPort = await freePort();
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ns2-catz-knot-'));
+    for (const z of ['k1.example', 'k2.example', 'k3.example'])
+      fs.writeFileSync(path.join(dir, `${z}.zone`), memberZone(z));
+    fs.writeFileSync(path.join(dir, 'knot.conf'), conf(['k1.example', 'k2.example']));
+    knot = startProc('knotd-catz', 'knotd', ['-c', path.join(dir, 'knot.conf')], {
+      cwd: dir,
+      logFile: path.join(dir, 'knot.log'),
+      unref: true,
+      removeDirOnExit: dir,
+    });
+    // Knot answers REFUSED for the catalog it generates (as ns2 does for catalogs it consumes).
+    await waitFor('knot serves k1.example', async () => (await status(knotPort, 'k1.example')) === 'NOERROR');
+    ns2 = await startNs2({
+      port: ns2Port,
+      zones: [],
+      extra: { catalogs: [{ name: KCAT, primaries: [{ address: HOST, port: knotPort }] }] },
+    });
+  });
+
+  after(async () => {
+    await ns2?.stop();
+    await knot?.stop('SIGTERM', 5000);
+    if (dir) fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("serves Knot's members, then follows a member added and one removed", async () => {
+    for (const z of ['k1.example', 'k2.example'])
+      await waitFor(`ns2 serves ${z}`, async () => (await status(ns2Port, z)) === 'NOERROR');
+    assert.equal(await status(ns2Port, 'k3.example'), 'REFUSED');
+    fs.writeFileSync(path.join(dir, 'knot.conf'), conf(['k2.example', 'k3.example']));
+    await knotc('reload');
+    await waitFor(
+      'ns2 serves k3.example',
+      async () => (await status(ns2Port, 'k3.example')) === 'NOERROR',
+      10_000,
+    );
+    await waitFor(
+      'ns2 drops k1.example',
+      async () => (await status(ns2Port, 'k1.example')) === 'REFUSED',
+      10_000,
+    );
+    assert.equal(await status(ns2Port, 'k2.example'), 'NOERROR');
+    assert.deepEqual(
+      rows<{ name: string }>(ns2, 'SELECT name FROM zones WHERE catalog = ? ORDER BY name', KCAT).map(
+        (r) => r.name,
+      ),
+      ['k2.example', 'k3.example'],
     );
   });
 });
