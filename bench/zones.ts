@@ -14,7 +14,7 @@ import dgram from 'node:dgram';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { startBindPrimary } from '../test/harness/named.js';
+import { catalogConsumerConf, startBindPrimary } from '../test/harness/named.js';
 import { spawnNs2 } from '../test/harness/ns2.js';
 import { freePort, HOST, type Proc, sleep, startProc } from '../test/harness/proc.js';
 import { runDnsperf } from './lib/dnsperf.js';
@@ -31,7 +31,9 @@ const CAT = 'catalog.bench';
 const zoneName = (i: number) => `z${i}.bench`;
 
 function memberText(i: number): string {
-  const hosts = Array.from({ length: 12 }, (_, h) => `h${h} A 10.${(i >> 8) & 255}.${i & 255}.${h}`).join('\n');
+  const hosts = Array.from({ length: 12 }, (_, h) => `h${h} A 10.${(i >> 8) & 255}.${i & 255}.${h}`).join(
+    '\n',
+  );
   return `$ORIGIN ${zoneName(i)}.
 $TTL 3600
 @ SOA ns1 hostmaster 1 3600 600 1209600 300
@@ -49,7 +51,13 @@ ${hosts}
 }
 
 function catalogText(): string {
-  const lines = [`$ORIGIN ${CAT}.`, '$TTL 0', '@ SOA invalid. invalid. 1 3600 600 2419200 0', '  NS invalid.', 'version TXT "2"'];
+  const lines = [
+    `$ORIGIN ${CAT}.`,
+    '$TTL 0',
+    '@ SOA invalid. invalid. 1 3600 600 2419200 0',
+    '  NS invalid.',
+    'version TXT "2"',
+  ];
   for (let i = 0; i < N; i++) lines.push(`m${i}.zones PTR ${zoneName(i)}.`);
   return `${lines.join('\n')}\n`;
 }
@@ -57,7 +65,10 @@ function catalogText(): string {
 /** A SOA query for zone i with ID i (N ≤ 65535). */
 function soaQuery(i: number): Buffer {
   const labels = zoneName(i).split('.');
-  const name = Buffer.concat([...labels.map((l) => Buffer.concat([Buffer.from([l.length]), Buffer.from(l)])), Buffer.from([0])]);
+  const name = Buffer.concat([
+    ...labels.map((l) => Buffer.concat([Buffer.from([l.length]), Buffer.from(l)])),
+    Buffer.from([0]),
+  ]);
   const h = Buffer.alloc(12);
   h.writeUInt16BE(i, 0);
   h.writeUInt16BE(1, 4);
@@ -65,7 +76,12 @@ function soaQuery(i: number): Buffer {
 }
 
 /** Polls every zone still pending until each answers AA NOERROR with an answer; ms from `t0`. */
-async function allAnswer(port: number, t0: number, limitMs: number, done: Set<number> = new Set()): Promise<{ all: number; first: number }> {
+async function allAnswer(
+  port: number,
+  t0: number,
+  limitMs: number,
+  done: Set<number> = new Set(),
+): Promise<{ all: number; first: number }> {
   const sock = dgram.createSocket('udp4');
   let first = Number.NaN;
   sock.on('message', (m) => {
@@ -80,7 +96,8 @@ async function allAnswer(port: number, t0: number, limitMs: number, done: Set<nu
   const queries = Array.from({ length: N }, (_, i) => soaQuery(i));
   try {
     while (done.size < N) {
-      if (performance.now() - t0 > limitMs) throw new Error(`only ${done.size}/${N} zones answer after ${limitMs} ms`);
+      if (performance.now() - t0 > limitMs)
+        throw new Error(`only ${done.size}/${N} zones answer after ${limitMs} ms`);
       let sent = 0;
       for (let i = 0; i < N; i++) {
         if (done.has(i)) continue;
@@ -128,14 +145,18 @@ async function measure(name: string, start: () => Proc, port: number, dataDir: s
   const converge = await allAnswer(port, t0, 600_000);
   await sleep(2000); // writes settle (ns2's text backlog, BIND's zone files)
   const run: Partial<Run> = { convergeMs: converge.all, rssMiB: rssMiB(proc.pid), diskMiB: duMiB(dataDir) };
-  console.log(`${name}: all ${N} zones answer after ${(converge.all / 1000).toFixed(1)} s; RSS ${run.rssMiB?.toFixed(0)} MiB; disk ${run.diskMiB?.toFixed(1)} MiB`);
+  console.log(
+    `${name}: all ${N} zones answer after ${(converge.all / 1000).toFixed(1)} s; RSS ${run.rssMiB?.toFixed(0)} MiB; disk ${run.diskMiB?.toFixed(1)} MiB`,
+  );
   await proc.stop('SIGTERM', 30_000);
   const t1 = performance.now();
   proc = start();
   const again = await allAnswer(port, t1, 600_000);
   run.restartFirstMs = again.first;
   run.restartAllMs = again.all;
-  console.log(`${name}: restart → first answer ${again.first.toFixed(0)} ms, all zones ${again.all.toFixed(0)} ms`);
+  console.log(
+    `${name}: restart → first answer ${again.first.toFixed(0)} ms, all zones ${again.all.toFixed(0)} ms`,
+  );
   await proc.stop('SIGTERM', 30_000);
   return run as Run;
 }
@@ -168,7 +189,10 @@ async function main(): Promise<void> {
           dir: ndir,
           port: ns2Port,
           cpus: '0',
-          config: { workers: 1, catalogs: [{ name: CAT, primaries: [{ address: HOST, port: primaryPort }] }] },
+          config: {
+            workers: 1,
+            catalogs: [{ name: CAT, primaries: [{ address: HOST, port: primaryPort }] }],
+          },
         }).proc,
       ns2Port,
       ndir,
@@ -194,7 +218,14 @@ async function main(): Promise<void> {
     fs.writeFileSync(spread, `${lines((k) => (k * 7919) % N)}\n`);
     fs.writeFileSync(single, `${lines(() => 0)}\n`);
     const perf = async (file: string, tag: string) =>
-      runDnsperf({ port: ns2Port, queryFile: file, seconds: SECONDS, cpus: '1', outFile: path.join(dir, `${tag}.out`), cwd: dir });
+      runDnsperf({
+        port: ns2Port,
+        queryFile: file,
+        seconds: SECONDS,
+        cpus: '1',
+        outFile: path.join(dir, `${tag}.out`),
+        cwd: dir,
+      });
     const qps: Record<string, number> = {};
     for (const round of [1, 2]) {
       for (const [tag, file] of [
@@ -210,29 +241,18 @@ async function main(): Promise<void> {
 
     // BIND 9.18 secondary consuming the same catalog, pinned the same way.
     const bdir = path.join(dir, 'bind');
-    fs.mkdirSync(path.join(bdir, 'catz'), { recursive: true });
+    fs.mkdirSync(bdir, { recursive: true });
     const bindPort = await freePort();
     const conf = path.join(bdir, 'named.conf');
-    fs.writeFileSync(
-      conf,
-      `options {
-  directory "${bdir}";
-  pid-file "${bdir}/named.pid";
-  listen-on port ${bindPort} { ${HOST}; };
-  listen-on-v6 { none; };
-  recursion no;
-  allow-new-zones yes;
-  transfer-source ${HOST};
-  catalog-zones {
-    zone "${CAT}" default-primaries { ${HOST} port ${primaryPort}; } zone-directory "${bdir}/catz" in-memory no min-update-interval 1;
-  };
-};
-zone "${CAT}" { type secondary; primaries { ${HOST} port ${primaryPort}; }; file "${bdir}/catalog.db"; };
-`,
-    );
+    fs.writeFileSync(conf, catalogConsumerConf(bdir, bindPort, CAT, primaryPort, true));
     const bind = await measure(
       'BIND',
-      () => startProc('named-secondary', 'named', ['-g', '-n', '1', '-c', conf], { cwd: bdir, logFile: path.join(bdir, 'named.log'), cpus: '0' }),
+      () =>
+        startProc('named-secondary', 'named', ['-g', '-n', '1', '-c', conf], {
+          cwd: bdir,
+          logFile: path.join(bdir, 'named.log'),
+          cpus: '0',
+        }),
       bindPort,
       bdir,
     );

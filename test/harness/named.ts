@@ -453,3 +453,33 @@ export function notifySentAt(log: string, zone: string, serial: number): number 
   }
   return undefined;
 }
+
+/**
+ * named.conf of a BIND secondary consuming catalog `catalog` (RFC 9432) from the primary at
+ * 127.0.0.1#primaryPort, listening on `port`: members kept in memory, or as files in
+ * DIR/catz with `zoneFiles`.
+ */
+export function catalogConsumerConf(
+  dir: string,
+  port: number,
+  catalog: string,
+  primaryPort: number,
+  zoneFiles = false,
+): string {
+  const where = zoneFiles ? `zone-directory "${dir}/catz" in-memory no` : 'in-memory yes';
+  if (zoneFiles) fs.mkdirSync(path.join(dir, 'catz'), { recursive: true });
+  return `options {
+  directory "${dir}";
+  pid-file "${dir}/named.pid";
+  listen-on port ${port} { ${HOST}; };
+  listen-on-v6 { none; };
+  recursion no;
+  allow-new-zones yes;
+  transfer-source ${HOST};
+  catalog-zones {
+    zone "${catalog}" default-primaries { ${HOST} port ${primaryPort}; } ${where} min-update-interval 1;
+  };
+};
+zone "${catalog}" { type secondary; primaries { ${HOST} port ${primaryPort}; }; file "${dir}/catalog.db"; };
+`;
+}

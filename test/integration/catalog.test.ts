@@ -11,7 +11,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import Database from 'better-sqlite3';
-import { freePort, type Named, startNamed } from '../harness/named.js';
+import { catalogConsumerConf, freePort, type Named, startNamed } from '../harness/named.js';
 import { type Ns2, startNs2, waitFor } from '../harness/ns2.js';
 import { digAt, HOST, type Proc, run, startProc } from '../harness/proc.js';
 
@@ -258,23 +258,7 @@ describe('a catalog produced by ns2, consumed by a BIND 9.18 secondary', () => {
     await waitFor('ns2 serves its zones', async () => (await status(ns2Port, 'q.example')) === 'NOERROR');
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ns2-catz-bind-'));
     const conf = path.join(dir, 'named.conf');
-    fs.writeFileSync(
-      conf,
-      `options {
-  directory "${dir}";
-  pid-file "${dir}/named.pid";
-  listen-on port ${bindPort} { ${HOST}; };
-  listen-on-v6 { none; };
-  recursion no;
-  allow-new-zones yes;
-  transfer-source ${HOST};
-  catalog-zones {
-    zone "${PRODUCED}" default-primaries { ${HOST} port ${ns2Port}; } in-memory yes min-update-interval 1;
-  };
-};
-zone "${PRODUCED}" { type secondary; primaries { ${HOST} port ${ns2Port}; }; file "${dir}/catalog.db"; };
-`,
-    );
+    fs.writeFileSync(conf, catalogConsumerConf(dir, bindPort, PRODUCED, ns2Port));
     bind = startProc('named-catz', 'named', ['-g', '-n', '1', '-c', conf], {
       cwd: dir,
       logFile: path.join(dir, 'named.log'),
