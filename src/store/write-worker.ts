@@ -70,31 +70,101 @@ function shrinkWal(): void {
   }
 }
 
-parentPort!.on('message', (m: { id: number; op: string; args: unknown[] }) => {
+type Msg = { id: number; op: string; args: unknown[] };
+
+/**
+ * Small row writes (a zone's state and timers, a transfer's audit row, history pruning, a new
+ * zone's row): consecutive ones share one transaction, so one fsync (synchronous=FULL) covers
+ * them all. With thousands of zones checked at start-up these are most of the writer's work.
+ */
+const SMALL = new Set(['updateZone', 'recordTransfer', 'pruneHistory', 'addZone']);
+const GROUP_MAX = 512;
+const queue: Msg[] = [];
+let draining = false;
+
+parentPort!.on('message', (m: Msg) => {
   if (m.op === 'close') {
     closed = true;
+    queue.length = 0;
     store.close();
     parentPort!.postMessage({ id: m.id, ok: true, value: undefined });
     return;
   }
+  queue.push(m);
+  if (!draining) {
+    draining = true;
+    setImmediate(drain);
+  }
+});
+
+function drain(): void {
+  draining = false;
+  while (queue.length > 0 && !closed) {
+    const m = queue.shift()!;
+    if (!SMALL.has(m.op) || queue.length === 0 || !SMALL.has(queue[0].op)) {
+      handle(m);
+      continue;
+    }
+    const group = [m];
+    while (group.length < GROUP_MAX && queue.length > 0 && SMALL.has(queue[0].op)) group.push(queue.shift()!);
+    handleGroup(group);
+  }
+}
+
+const reply = (m: Msg, done: object) => {
+  if (m.id !== 0) parentPort!.postMessage({ id: m.id, ok: true, ...done });
+};
+
+function replyError(m: Msg, e: unknown): void {
+  const err = e as Error;
+  if (m.id === 0) failed.set(m.args[0] as number, err);
+  else
+    parentPort!.postMessage({
+      id: m.id,
+      ok: false,
+      name: err.name === 'GuardError' ? err.name : err.constructor.name,
+      message: err.message,
+    });
+}
+
+function handle(m: Msg): void {
   try {
     const staged = m.op === 'commitIncoming' ? failed.get(m.args[0] as number) : undefined;
     if (staged) throw staged;
     if (m.op === 'dropIncoming') failed.delete(m.args[0] as number);
-    const done = perform(store, images, m.op, m.args);
-    if (m.id !== 0) parentPort!.postMessage({ id: m.id, ok: true, ...done });
+    reply(m, perform(store, images, m.op, m.args));
   } catch (e) {
-    const err = e as Error;
-    if (m.id === 0) failed.set(m.args[0] as number, err);
-    else
-      parentPort!.postMessage({
-        id: m.id,
-        ok: false,
-        name: err.name === 'GuardError' ? err.name : err.constructor.name,
-        message: err.message,
-      });
+    replyError(m, e);
   }
   if (m.op === 'commitIncoming') fill();
-});
+}
+
+/** Small writes in one transaction, each in a savepoint of its own: one failing fails alone. */
+function handleGroup(group: Msg[]): void {
+  const results: ({ ok: true; done: object } | { ok: false; err: unknown })[] = [];
+  try {
+    store.batch(() => {
+      for (const m of group) {
+        try {
+          results.push({
+            ok: true,
+            done: store.db.transaction(() => perform(store, images, m.op, m.args))(),
+          });
+        } catch (err) {
+          results.push({ ok: false, err });
+        }
+      }
+    });
+  } catch (err) {
+    // The commit itself failed (disk full, I/O error): nothing of the group was written.
+    for (const m of group) replyError(m, err);
+    return;
+  }
+  group.forEach((m, i) => {
+    const r = results[i];
+    if (r.ok) reply(m, r.done);
+    else replyError(m, r.err);
+  });
+}
 
 fill(); // text a previous run left unfinished

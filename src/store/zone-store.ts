@@ -226,6 +226,12 @@ export class ZoneStore {
     this.reading = false;
   }
 
+  /** Runs `fn` (writes of this connection) in one transaction: one commit, one fsync. */
+  batch(fn: () => void): void {
+    this.endRead();
+    this.db.transaction(fn)();
+  }
+
   /** The zone's integer id (rows of `rr` carry it), or -1 while it has no row (matches nothing). */
   private idOf(zone: string): number {
     const known = this.zoneIds.get(zone);
