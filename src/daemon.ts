@@ -79,7 +79,7 @@ export async function startDaemon(config: Config, log: Logger, opts: DaemonOptio
     serveStored(table, store, z, store.zone(z.name)!, now, false);
   }
   const members = consumer.stored();
-  for (const z of members) serveStored(table, store, z, store.zone(z.name)!, now);
+  for (const m of members) serveStored(table, store, m.zone, m.row, now);
   if (members.length > 0) log.info({ zones: members.length }, 'catalog member zones loaded from database');
   const produced = config.produceCatalog;
   if (produced) {
@@ -97,7 +97,7 @@ export async function startDaemon(config: Config, log: Logger, opts: DaemonOptio
   const notifier = new NotifySender(store, keys, log, { self: config.listen });
   const workers = servingThreads(config, log);
   let pool: ServingWorkers | undefined;
-  table.onChange = (e) => pool?.zone(e);
+  table.onChange = (e, flush) => pool?.zone(e, flush);
   // Each commit's zone image (built by the writer) is installed here and in every worker.
   const onImage: OnImage = (update) => {
     if (!table.get(update.zone)) return; // committed just before its zone was removed
@@ -119,7 +119,7 @@ export async function startDaemon(config: Config, log: Logger, opts: DaemonOptio
     },
   });
   const scheduler = new Scheduler(
-    [...config.zones, ...catalogZones, ...members],
+    [...config.zones, ...catalogZones, ...members.map((m) => m.zone)],
     store,
     writer,
     table,
@@ -226,9 +226,9 @@ export async function startDaemon(config: Config, log: Logger, opts: DaemonOptio
     });
   }
   // Until its image is built (in the writer, off this thread) a zone is answered from SQLite.
-  for (const e of table.all())
-    if (store.zone(e.name)?.serial !== null)
-      writer.buildImage(e.name).catch((err) => log.error({ zone: e.name, err }, 'zone image not built'));
+  for (const row of store.zones())
+    if (row.serial !== null && table.get(row.name))
+      writer.buildImage(row.name).catch((err) => log.error({ zone: row.name, err }, 'zone image not built'));
   scheduler.start();
   // Members of catalogs no longer configured (or now configured statically) go; each stored
   // catalog is compared with its members once, in case the config's groups changed.

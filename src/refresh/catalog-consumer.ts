@@ -21,7 +21,7 @@
 import { type CatalogConfig, memberConfig, type ZoneConfig } from '../config.js';
 import { keyToName } from '../dns/name.js';
 import type { Logger } from '../log.js';
-import type { ZoneRR, ZoneStore } from '../store/zone-store.js';
+import type { ZoneRow, ZoneRR, ZoneStore } from '../store/zone-store.js';
 import { type CatalogMember, diffMembers, parseCatalog } from './catalog.js';
 
 /** What the consumer asks of the daemon: the run-time zone add/remove path reload also uses. */
@@ -75,8 +75,8 @@ export class CatalogConsumer {
    * Groups come from the stored catalog when it still parses (else the member gets zoneDefaults
    * until the next good catalog version).
    */
-  stored(): ZoneConfig[] {
-    const out: ZoneConfig[] = [];
+  stored(): { zone: ZoneConfig; row: ZoneRow }[] {
+    const out: { zone: ZoneConfig; row: ZoneRow }[] = [];
     const parsed = new Map<string, ReadonlyMap<string, CatalogMember>>();
     for (const row of this.store.zones()) {
       if (row.catalog === null || row.catalog_label === null) continue;
@@ -91,7 +91,7 @@ export class CatalogConsumer {
         known?.id === row.catalog_label ? known : { zone: row.name, id: row.catalog_label, groups: [] };
       this.members.get(cat.name)?.set(row.name, member);
       this.owner.set(row.name, cat.name);
-      out.push(this.configOf(cat, member));
+      out.push({ zone: this.configOf(cat, member), row });
     }
     return out;
   }

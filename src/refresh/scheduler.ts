@@ -309,9 +309,13 @@ export class Scheduler {
       primary_addr: outcome.primary,
     });
     if (entry) {
+      const was = entry.state;
       entry.state = 'ok';
       entry.expiresAt = now + t.expire;
-      this.table.changed(z.name);
+      // Answers change when the state does (first load, back from expiry; a transfer installs
+      // its own image); an up-to-date check must not flush the zone's cached answers.
+      if (was !== 'ok') this.table.changed(z.name);
+      else this.table.expiryMoved(z.name);
     }
     if (wasExpired) this.log.info({ zone: z.name, serial: outcome.serial }, 'zone recovered from expiry');
   }

@@ -73,7 +73,7 @@ port.on('message', (m: ToWorker) => {
   if (m.t === 'image') table.install(m.update);
   else if (m.t === 'zone') {
     status(m.zone);
-    table.changed(m.zone.name);
+    if (m.flush) table.changed(m.zone.name);
   } else if (m.t === 'remove') table.remove(m.zone);
   else if (m.t === 'keys') setKeys(m.keys);
   else if (m.t === 'logLevel') log.level = m.level;

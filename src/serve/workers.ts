@@ -42,7 +42,7 @@ export interface ZoneStatus {
 
 export type ToWorker =
   | { t: 'image'; update: ImageUpdate | { zone: string; error: string } }
-  | { t: 'zone'; zone: ZoneStatus }
+  | { t: 'zone'; zone: ZoneStatus; flush: boolean }
   | { t: 'remove'; zone: string }
   | { t: 'keys'; keys: Map<string, TsigKey> }
   | { t: 'logLevel'; level: string }
@@ -125,8 +125,8 @@ export class ServingWorkers {
     this.post({ t: 'image', update });
   }
 
-  zone(e: ZoneEntry): void {
-    this.post({ t: 'zone', zone: statusOf(e) });
+  zone(e: ZoneEntry, flush = true): void {
+    this.post({ t: 'zone', zone: statusOf(e), flush });
   }
 
   /** The zone is no longer served: every thread drops it (and the answers it cached from it). */

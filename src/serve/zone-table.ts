@@ -50,7 +50,7 @@ export class ZoneTable implements ZoneFinder {
   /** Bumped whenever any zone's data or state changes: answers spanning zones are then stale. */
   generation = 0;
   /** Called after a zone's state or data changed (the daemon tells the serving workers). */
-  onChange: ((entry: ZoneEntry) => void) | undefined;
+  onChange: ((entry: ZoneEntry, flush: boolean) => void) | undefined;
 
   /** `zone`'s data or state changed (undefined: some zone's, unknown which). */
   changed(zone?: string): void {
@@ -60,8 +60,17 @@ export class ZoneTable implements ZoneFinder {
     for (const e of entries) {
       if (!e) continue;
       e.version++;
-      this.onChange?.(e);
+      this.onChange?.(e, true);
     }
+  }
+
+  /**
+   * Only `zone`'s expiry moved (a successful SOA check): no answer changes, so cached ones stay;
+   * the serving workers learn the new deadline (EDNS EXPIRE answers, RFC 7314).
+   */
+  expiryMoved(zone: string): void {
+    const e = this.byName.get(zone);
+    if (e) this.onChange?.(e, false);
   }
 
   /** Installs the image a commit produced (or drops it: the zone is read from SQLite again). */
