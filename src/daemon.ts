@@ -275,7 +275,7 @@ function memberZones(zones: () => ZoneSet, writer: () => StoreWriter): MemberZon
   return {
     async add(z, m) {
       await mark(z.name, m);
-      await zones().add(z);
+      await zones().add(z, 'catalog');
     },
     async update(z, m) {
       await mark(z.name, m);

@@ -236,11 +236,13 @@ export function textToName(text: string): Buffer {
 
 /** The wire name (lower case) of a nameKey(): the inverse of nameKey for lower-case names. */
 export function keyToName(nkey: Buffer): Buffer {
-  const ls: Buffer[] = [];
-  let pos = 0;
-  while (pos < nkey.length) {
-    ls.push(nkey.subarray(pos + 1, pos + 1 + nkey[pos]));
-    pos += 1 + nkey[pos];
+  // The same labels leaf-first: each root-first label is copied to the end of what is left.
+  const out = Buffer.allocUnsafe(nkey.length + 1);
+  out[nkey.length] = 0;
+  let w = nkey.length;
+  for (let pos = 0; pos < nkey.length; pos += 1 + nkey[pos]) {
+    w -= 1 + nkey[pos];
+    nkey.copy(out, w, pos, pos + 1 + nkey[pos]);
   }
-  return fromLabels(ls.reverse());
+  return out;
 }

@@ -42,7 +42,7 @@ import { ixfr, type ZoneDiff } from '../xfrin/ixfr.js';
 import { probeSerial } from '../xfrin/soa-probe.js';
 import { endpointText } from '../xfrin/transport.js';
 
-export type Trigger = 'startup' | 'timer' | 'notify' | 'cli' | 'reload';
+export type Trigger = 'startup' | 'timer' | 'notify' | 'cli' | 'reload' | 'catalog';
 
 export interface CheckOptions {
   /** Transfer the whole zone by AXFR even when the serial is unchanged (`ns2 retransfer`). */

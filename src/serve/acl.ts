@@ -8,7 +8,20 @@ import net from 'node:net';
 /** `key` is the name of the TSIG key that signed the request (verified), if any. */
 export type AclMatch = (address: string, key?: string) => boolean;
 
+/** One matcher per distinct list: thousands of catalog member zones share their primaries'. */
+const made = new Map<string, AclMatch>();
+
 export function acl(entries: readonly string[]): AclMatch {
+  const id = entries.join('\n');
+  let m = made.get(id);
+  if (!m) {
+    m = build(entries);
+    made.set(id, m);
+  }
+  return m;
+}
+
+function build(entries: readonly string[]): AclMatch {
   const list = new net.BlockList();
   const keys = new Set<string>();
   let addresses = false;

@@ -78,7 +78,7 @@ const MIGRATIONS: Migration[] = [
     id              INTEGER PRIMARY KEY,
     zone            TEXT NOT NULL,
     started_at      INTEGER NOT NULL,
-    trigger         TEXT NOT NULL,    -- startup | timer | notify | cli | reload
+    trigger         TEXT NOT NULL,    -- startup | timer | notify | cli | reload | catalog
     primary_addr    TEXT NOT NULL,    -- addr#port asked
     primary_serial  INTEGER,          -- serial the primary's SOA showed
     kind_requested  TEXT,             -- ixfr | axfr; NULL when the SOA check found nothing to do

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import {
   isSubdomain,
+  keyToName,
   nameKey,
   nameToText,
   readName,
@@ -53,6 +54,13 @@ describe('names', () => {
     assert.ok(isSubdomain(textToName('A.Example.TEST'), textToName('example.test')));
     assert.ok(!isSubdomain(textToName('aexample.test'), textToName('example.test')));
     assert.ok(toLower(textToName('ABC.test')).equals(textToName('abc.test')));
+  });
+
+  it('keyToName inverts nameKey (lower case), the root included', () => {
+    for (const t of ['.', 'a', 'WWW.Example.COM', 'a\\.b.c', 'x.y.z.w.v', 'xn--bcher-kva.example']) {
+      const wire = textToName(t);
+      assert.deepEqual(keyToName(nameKey(wire)), toLower(wire), t);
+    }
   });
 
   it('nameKey puts descendants in (key, key||0xff)', () => {
