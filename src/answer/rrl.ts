@@ -433,20 +433,27 @@ export class RateLimiter {
 
   /**
    * A slot for a new bucket in the set at `base` (lock held): a free one, else the least recently
-   * used that is neither limited nor logged and idle over a second, else the least recently used.
+   * used that is neither limited nor logged and idle over a second (BIND's choice), else the least
+   * recently used, among those of one second the ones not limited first (BIND's LRU list knows
+   * the order within a second; whole seconds alone would let a one-off source of this second
+   * push out a client being limited).
    */
   private claim(base: number, t: number): number {
     const s = this.slots;
-    let lru = base;
+    let lru = -1;
+    let lruScore = 0;
     let quiet = -1;
     for (let w = 0, p = base; w < WAYS; w++, p += SLOT) {
       if (s[p + K1] === 0 && s[p + K2] === 0) {
         Atomics.add(this.h, H_ENTRIES, 1);
         return p;
       }
-      if (s[p + TS] < s[lru + TS]) lru = p;
-      if (!(s[p + FLAGS] & LOGGED) && s[p + CREDIT] > 0 && t - s[p + TS] > 1) {
-        if (quiet < 0 || s[p + TS] < s[quiet + TS]) quiet = p;
+      const kept = s[p + CREDIT] <= 0 || (s[p + FLAGS] & LOGGED) !== 0;
+      if (!kept && t - s[p + TS] > 1 && (quiet < 0 || s[p + TS] < s[quiet + TS])) quiet = p;
+      const score = s[p + TS] * 2 + (kept ? 1 : 0);
+      if (lru < 0 || score < lruScore) {
+        lru = p;
+        lruScore = score;
       }
     }
     return quiet >= 0 ? quiet : lru;

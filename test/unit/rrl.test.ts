@@ -208,6 +208,11 @@ test('the table never grows past maxTableSize: a spoofed flood from 100 000 pref
   run(one, '10.0.2.1', 1, T0 + 7); // the least recently used (10.0.1.1, idle 2 s) goes
   assert.equal(run(one, '192.0.2.1', 1, T0 + 8).ok, 0, 'still limited');
   assert.equal(run(one, '10.0.1.2', 1, T0 + 8).ok, 1);
+  // Within one second, one-off sources push out each other before a client being limited.
+  const busy = limiter({ maxTableSize: 8, ipv4PrefixLength: 32 }).rrl;
+  run(busy, '192.0.2.1', 2000, T0);
+  for (let i = 0; i < 50; i++) run(busy, `10.0.3.${i}`, 1, T0);
+  assert.equal(run(busy, '192.0.2.1', 1, T0).ok, 0, 'still limited');
 });
 
 test('two limiters over one table (two serving workers) share each bucket', () => {
