@@ -51,6 +51,7 @@ export interface HandlerOptions {
 const CACHE_BYTES = 16 * 1024 * 1024;
 
 const TCP_LIMIT = 65535;
+const WILDCARD = Buffer.from([1, 0x2a]);
 const PLAIN_UDP_LIMIT = 512;
 
 export class QueryHandler {
@@ -238,7 +239,8 @@ export class QueryHandler {
 
   /**
    * The RRL bucket of a lookup's answer, as BIND keys it: a positive answer by qname, qtype and
-   * class; NODATA by qname and class; a referral by the delegation point; NXDOMAIN by the zone.
+   * class (a wildcard's by `*.<zone>`); NODATA by qname and class; a referral by the delegation
+   * point; NXDOMAIN by the zone.
    */
   private countAs(q: Query, entry: ZoneEntry, res: ReturnType<typeof lookup>): void {
     const cut =
@@ -247,7 +249,14 @@ export class QueryHandler {
     this.kind = kind;
     const named = (wire: Buffer) => nameHash(wire, 0, wire.length);
     if (kind === RRL_KIND.NXDOMAIN) this.bucket = named(entry.view.apex);
-    else if (kind === RRL_KIND.RESPONSE) this.bucket = responseHash(named(q.qname), q.qtype, q.qclass);
+    // BIND puts every wildcard answer of a zone in one bucket, `*.<zone>`: random names under a
+    // wildcard would otherwise each get a fresh bucket.
+    else if (kind === RRL_KIND.RESPONSE)
+      this.bucket = responseHash(
+        res.wildcard ? named(Buffer.concat([WILDCARD, entry.view.apex])) : named(q.qname),
+        q.qtype,
+        q.qclass,
+      );
     else if (kind === RRL_KIND.REFERRAL && cut) this.bucket = responseHash(named(cut.owner), 0, q.qclass);
     else if (kind === RRL_KIND.NODATA) this.bucket = responseHash(named(q.qname), 0, q.qclass);
     else this.bucket = 0;

@@ -2,9 +2,9 @@
  * Load clients for rate-limit tests, small C programs in test/fixtures built on first use with
  * the system's cc (as node-gyp needs anyway) into build/:
  * - udpFlood(): count-flood.c — one query at a fixed rate from a given source address over
- *   several sockets (source ports, as real clients and dnsperf use), replies sorted into answered
- *   (a full reply), slipped (TC=1, no answer records), other, and dropped (none within the grace
- *   period). In C because a Node client lost replies itself on a loaded machine.
+ *   several sockets (source ports, as real clients and dnsperf use), replies sorted into
+ *   answered (the expected rcode), slipped (TC=1, no answer records), other, and dropped (none
+ *   within the grace period). In C because a Node client lost replies itself on a loaded machine.
  * - spoofFlood(): spoof-flood.c — one query from each of N addresses in 127/8 (IP_PKTINFO).
  * Bounded: `seconds` of sending, N datagrams.
  */
@@ -37,6 +37,10 @@ export interface FloodOptions {
   sockets?: number;
   /** Wait for late replies after the last send, ms (default 700). */
   graceMs?: number;
+  /** The rcode an answered reply has (default 0, NOERROR, which must also carry answer records). */
+  rcode?: number;
+  /** A fresh random first label in each query (a random-subdomain flood). */
+  randomLabel?: boolean;
 }
 
 export interface FloodResult {
@@ -57,6 +61,8 @@ export async function udpFlood(o: FloodOptions): Promise<FloodResult> {
     o.sockets ?? 4,
     o.graceMs ?? 700,
     o.query.toString('hex'),
+    o.rcode ?? 0,
+    ...(o.randomLabel ? ['random'] : []),
   ];
   const out = await mustRun(bin, args.map(String), { timeoutMs: (o.seconds + 30) * 1000 });
   const r = JSON.parse(out.stdout) as Omit<FloodResult, 'dropped'>;

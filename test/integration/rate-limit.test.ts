@@ -216,6 +216,64 @@ describe('response rate limiting, ns2 and BIND 9.18 with the same rate-limit blo
     within(ours.completed / ours.sent, bind.completed / bind.sent, 0.2, 'completed share vs BIND');
   });
 
+  it('buckets as BIND keeps them: NXDOMAIN per zone, wildcard answers per zone, errors together', async () => {
+    const kinds = [
+      // Random names: NXDOMAIN, one bucket for the zone; slipped replies keep the NXDOMAIN rcode.
+      {
+        what: 'NXDOMAIN',
+        source: '127.0.0.21',
+        name: `xxxxxxxx.${ZONE}`,
+        type: TYPE.A,
+        rcode: 3,
+        slips: true,
+      },
+      // Random names under *.wild: one bucket for the zone's wildcard answers.
+      {
+        what: 'wildcard',
+        source: '127.0.0.22',
+        name: `xxxxxxxx.wild.${ZONE}`,
+        type: TYPE.TXT,
+        rcode: 0,
+        slips: true,
+      },
+      // Names in no zone of ours: REFUSED, an error; errors are never slipped.
+      {
+        what: 'REFUSED',
+        source: '127.0.0.23',
+        name: 'xxxxxxxx.elsewhere.test',
+        type: TYPE.A,
+        rcode: 5,
+        slips: false,
+      },
+    ];
+    const flood = (port: number) =>
+      Promise.all(
+        kinds.map((k) =>
+          udpFlood({
+            port,
+            source: k.source,
+            qps: 1000,
+            seconds: 1,
+            query: buildQuery(k.name, k.type),
+            rcode: k.rcode,
+            randomLabel: true,
+          }),
+        ),
+      );
+    const bind = await flood(named.port);
+    const ours = await flood(ns2.port);
+    kinds.forEach((k, i) => {
+      const [b, o] = [bind[i], ours[i]];
+      console.log(`# ${k.what}: BIND ${JSON.stringify(b)} ns2 ${JSON.stringify(o)}`);
+      within(o.answered, RATE, 0.1, `${k.what} answered by ns2`);
+      within(b.answered, RATE, 0.1, `${k.what} answered by BIND`);
+      assert.equal(o.other, 0, `${k.what}: no other replies`);
+      within(o.dropped, b.dropped, 0.2, `${k.what} dropped vs BIND`);
+      within(o.slipped, b.slipped, 0.2, `${k.what} slipped vs BIND`);
+      if (!k.slips) assert.equal(o.slipped, 0, `${k.what} never slipped`);
+    });
+  });
+
   it('listen[].rateLimit false: that address is not limited, the other still is', async () => {
     const query = buildQuery(`www.${ZONE}`, TYPE.A);
     const internal = await udpFlood({ port: internalPort, source: '127.0.0.6', qps: 500, seconds: 1, query });
