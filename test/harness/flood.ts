@@ -35,7 +35,7 @@ export interface FloodOptions {
   query: Buffer;
   /** Sockets (source ports) to spread over; default 4. */
   sockets?: number;
-  /** Wait for late replies after the last send, ms (default 700). */
+  /** Wait for late replies after the last send, ms (default 400). */
   graceMs?: number;
   /** The rcode an answered reply has (default 0, NOERROR, which must also carry answer records). */
   rcode?: number;
@@ -59,7 +59,7 @@ export async function udpFlood(o: FloodOptions): Promise<FloodResult> {
     o.qps,
     o.seconds,
     o.sockets ?? 4,
-    o.graceMs ?? 700,
+    o.graceMs ?? 400,
     o.query.toString('hex'),
     o.rcode ?? 0,
     ...(o.randomLabel ? ['random'] : []),
