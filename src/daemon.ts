@@ -120,7 +120,7 @@ export async function startDaemon(config: Config, log: Logger, opts: DaemonOptio
       udpReceiveBuffer: config.udpReceiveBuffer,
       maxTcpConnections: config.maxTcpConnections,
       rateLimit:
-        rateLimit && workers === 1 ? udpRateLimit(rateLimit.config, rateLimit.table, log) : undefined,
+        rateLimit && workers === 1 ? udpRateLimit(rateLimit.config, rateLimit.table, log, false) : undefined,
       gate: new TsigGate(keys, log),
       // Each outgoing transfer reads its own snapshot through a read-only connection.
       xfrout: new XfrOut(

@@ -98,6 +98,11 @@ export interface RrlLogEvent {
   qname?: string;
 }
 
+/** Gives the query name text when a log line needs it (a reusable object, not a closure per call). */
+export interface QnameSource {
+  qname(): string;
+}
+
 export interface RrlStats {
   /** Entries in use (at most maxTableSize). */
   entries: number;
@@ -222,6 +227,13 @@ function parseExempt(entry: string): Exempt {
   return { v6, words, mask };
 }
 
+/** Takes a set's spin lock; false after SPINS tries (a thread died holding it: skip accounting). */
+function lock(locks: Int32Array, set: number): boolean {
+  for (let spins = 0; Atomics.compareExchange(locks, set, 0, 1) !== 0; spins++)
+    if (spins > SPINS) return false;
+  return true;
+}
+
 // ---------------------------------------------------------------------------------------------
 // The limiter (one per thread, all over the same table)
 
@@ -255,6 +267,11 @@ export class RateLimiter {
     sab: SharedArrayBuffer,
     /** Where start/stop lines go (the caller's logger); called outside any lock. */
     private readonly log: (e: RrlLogEvent) => void = () => {},
+    /**
+     * false: this is the only thread using the table (one thread answers UDP), so no locks: an
+     * Atomics operation costs several plain accesses.
+     */
+    private readonly shared = true,
   ) {
     this.h = new Int32Array(sab, 0, HEADER);
     this.sets = this.h[H_SETS];
@@ -282,7 +299,7 @@ export class RateLimiter {
   /**
    * Whether to send the response of `kind` for bucket name `name` (nameHash / responseHash; 0 for
    * errors) to the client whose address is `addr[off, off+4)` or `[off, off+16)` (`v6`). `now` in
-   * whole seconds. `qname` gives the query name text, asked for only when a log line is written.
+   * whole seconds. `qname` gives the query name text, asked only when a log line is written.
    * With logOnly the verdict is always OK (what would have happened is logged).
    */
   check(
@@ -292,7 +309,7 @@ export class RateLimiter {
     kind: RrlKind,
     name: number,
     now: number,
-    qname?: () => string,
+    qname?: QnameSource,
   ): RrlVerdict {
     if (now !== this.maintainedAt) this.maintain(now);
     const rate = this.rates[kind];
@@ -311,7 +328,9 @@ export class RateLimiter {
     // BIND never slips an error ("some error responses cannot be 'slipped'"), nor all-per-second.
     if (verdict === RRL_VERDICT.SLIP && kind === RRL_KIND.ERROR) verdict = RRL_VERDICT.DROP;
     if (verdict === RRL_VERDICT.OK || this.cfg.logOnly) return RRL_VERDICT.OK;
-    Atomics.add(this.h, verdict === RRL_VERDICT.DROP ? H_DROPPED : H_SLIPPED, 1);
+    const counter = verdict === RRL_VERDICT.DROP ? H_DROPPED : H_SLIPPED;
+    if (this.shared) Atomics.add(this.h, counter, 1);
+    else this.h[counter]++;
     return verdict;
   }
 
@@ -346,7 +365,7 @@ export class RateLimiter {
   }
 
   /** One bucket's accounting (BIND's debit_rrl_entry), under its set's lock. */
-  private debit(kind: RrlKind, name: number, rate: number, t: number, qname?: () => string): RrlVerdict {
+  private debit(kind: RrlKind, name: number, rate: number, t: number, qname?: QnameSource): RrlVerdict {
     const ip = this.ip;
     const seed = kind | (this.v6 ? 0x80 : 0);
     const k1 = mix(mix(mix(mix(mix(0x1b873593, seed), name), ip[0]), ip[1]), ip[2] ^ ip[3]);
@@ -354,8 +373,7 @@ export class RateLimiter {
     if (k1 === 0 && k2 === 0) k2 = 1; // 0,0 marks a free slot
     const set = (k1 >>> 0) % this.sets;
     const locks = this.locks;
-    let spins = 0;
-    while (Atomics.compareExchange(locks, set, 0, 1) !== 0) if (++spins > SPINS) return RRL_VERDICT.OK;
+    if (this.shared && !lock(locks, set)) return RRL_VERDICT.OK;
     const s = this.slots;
     const base = set * WAYS * SLOT;
     let at = -1;
@@ -416,14 +434,14 @@ export class RateLimiter {
       }
     }
     s[at + FLAGS] = flags;
-    Atomics.store(locks, set, 0);
+    if (this.shared) Atomics.store(locks, set, 0);
     if (log) {
       const event: RrlLogEvent = {
         action: log,
         logOnly: this.cfg.logOnly,
         prefix: this.prefixText(),
         kind: KIND_TEXT[kind] as RrlLogEvent['kind'],
-        qname: kind === RRL_KIND.ERROR || kind === RRL_KIND.ALL ? undefined : qname?.(),
+        qname: kind === RRL_KIND.ERROR || kind === RRL_KIND.ALL ? undefined : qname?.qname(),
       };
       if (log === 'limit') this.logged.set(at, { k1, k2, rate, event });
       this.log(event);
@@ -445,7 +463,8 @@ export class RateLimiter {
     let quiet = -1;
     for (let w = 0, p = base; w < WAYS; w++, p += SLOT) {
       if (s[p + K1] === 0 && s[p + K2] === 0) {
-        Atomics.add(this.h, H_ENTRIES, 1);
+        if (this.shared) Atomics.add(this.h, H_ENTRIES, 1);
+        else this.h[H_ENTRIES]++;
         return p;
       }
       const kept = s[p + CREDIT] <= 0 || (s[p + FLAGS] & LOGGED) !== 0;
@@ -485,11 +504,10 @@ export class RateLimiter {
   /** Clears the logged bit of the entry at `at` if it still holds `l`'s bucket. */
   private unmark(at: number, l: Logged): void {
     const set = Math.floor(at / (WAYS * SLOT));
-    let spins = 0;
-    while (Atomics.compareExchange(this.locks, set, 0, 1) !== 0) if (++spins > SPINS) return;
+    if (this.shared && !lock(this.locks, set)) return;
     const s = this.slots;
     if (s[at + K1] === l.k1 && s[at + K2] === l.k2) s[at + FLAGS] &= ~LOGGED;
-    Atomics.store(this.locks, set, 0);
+    if (this.shared) Atomics.store(this.locks, set, 0);
   }
 
   private prefixText(): string {

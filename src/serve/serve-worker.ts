@@ -58,7 +58,7 @@ const server = new DnsServer(
     udpReceiveBuffer: setup.udpReceiveBuffer,
     tcpIdleMs: 0,
     maxTcpConnections: 0,
-    rateLimit: setup.rateLimit && udpRateLimit(setup.rateLimit.config, setup.rateLimit.table, log),
+    rateLimit: setup.rateLimit && udpRateLimit(setup.rateLimit.config, setup.rateLimit.table, log, true),
     gate: new TsigGate(keys, log),
     forward: (msg, peer, reply) => {
       const id = ++seq;

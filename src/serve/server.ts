@@ -80,7 +80,12 @@ function frame(reply: Buffer): Buffer {
  * A thread's limiter over the shared table, logging BIND's lines ("limit responses to
  * 192.0.2.0/24 for example.com", "stop limiting …", "would limit …" with logOnly).
  */
-export function udpRateLimit(cfg: RateLimitConfig, table: SharedArrayBuffer, log: Logger): UdpRateLimit {
+export function udpRateLimit(
+  cfg: RateLimitConfig,
+  table: SharedArrayBuffer,
+  log: Logger,
+  shared: boolean,
+): UdpRateLimit {
   const rrlLog = log.child({ category: 'rate-limit' });
   const say = (e: RrlLogEvent) => {
     const verb =
@@ -92,7 +97,7 @@ export function udpRateLimit(cfg: RateLimitConfig, table: SharedArrayBuffer, log
       text,
     );
   };
-  return { limiter: new RateLimiter(cfg, table, say), now: () => Math.floor(Date.now() / 1000) };
+  return { limiter: new RateLimiter(cfg, table, say, shared), now: () => Math.floor(Date.now() / 1000) };
 }
 
 /**
@@ -109,19 +114,29 @@ function limit(
   handler: QueryHandler,
 ): number {
   const off = i * b.slotSize;
-  const qname = () => {
-    try {
-      return nameToText(readName(b.data.subarray(off, off + b.length[i]), 12).name, false);
-    } catch {
-      return '?';
-    }
-  };
+  QUERY_NAME.msg = b.data;
+  QUERY_NAME.off = off;
+  QUERY_NAME.len = b.length[i];
   const kind = handler.rrlKind(hit) as RrlKind;
-  const v = rrl.check(b.peerBytes, b.peerOffset(i), b.peerV6, kind, handler.rrlName(hit), now, qname);
+  const v = rrl.check(b.peerBytes, b.peerOffset(i), b.peerV6, kind, handler.rrlName(hit), now, QUERY_NAME);
   if (v === RRL_VERDICT.OK) return n;
   if (v === RRL_VERDICT.DROP) return 0;
   return truncateInPlace(b.reply, off, n);
 }
+
+/** The query name of the datagram being limited, decoded only for a log line. */
+const QUERY_NAME = {
+  msg: Buffer.alloc(0) as Buffer,
+  off: 0,
+  len: 0,
+  qname(): string {
+    try {
+      return nameToText(readName(this.msg.subarray(this.off, this.off + this.len), 12).name, false);
+    } catch {
+      return '?';
+    }
+  },
+};
 
 /** What the cap needs to know about an open TCP connection. */
 interface TcpConn {

@@ -5,6 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { Worker } from 'node:worker_threads';
 import dnsPacket from 'dns-packet';
 import {
   createRrlTable,
@@ -227,11 +228,41 @@ test('two limiters over one table (two serving workers) share each bucket', () =
   assert.equal(a.stats().dropped + a.stats().slipped, 90);
 });
 
+test('two threads hammering one bucket at once: the spin locks keep the count exact', async () => {
+  const cfg = config({ responsesPerSecond: 1000 });
+  const table = createRrlTable(cfg, T0);
+  const n = 200_000;
+  const fixture = new URL('../fixtures/rrl-worker.ts', import.meta.url).href;
+  const start = () =>
+    new Promise<number>((resolve, reject) => {
+      const w = new Worker(
+        `import('tsx/esm/api').then((t) => { t.register(); return import(${JSON.stringify(fixture)}); })`,
+        { eval: true, workerData: { cfg, table, n, now: T0 } },
+      );
+      w.once('message', resolve);
+      w.once('error', reject);
+    });
+  const [a, b] = await Promise.all([start(), start()]);
+  // 1000 answered in all, whichever thread got them; every other check counted once.
+  assert.equal(a + b, 1000);
+  const stats = new RateLimiter(cfg, table).stats();
+  assert.equal(stats.dropped + stats.slipped, 2 * n - 1000);
+  assert.equal(stats.entries, 1);
+});
+
+test('a table used by one thread alone (no locks) counts the same', () => {
+  const cfg = config();
+  const lone = new RateLimiter(cfg, createRrlTable(cfg, T0), undefined, false);
+  const r = run(lone, '192.0.2.1', 16, T0);
+  assert.deepEqual([r.ok, r.seq.slice(10)], [10, [2, 1, 2, 1, 2, 1]]);
+  assert.deepEqual(lone.stats(), { entries: 1, dropped: 3, slipped: 3 });
+});
+
 test('log lines: one when a bucket starts being limited, one every 30 minutes, one a minute after it stops', () => {
   const events: RrlLogEvent[] = [];
   const { rrl } = limiter({}, (e) => events.push(e));
   const b = ipBytes('192.0.2.77');
-  const q = () => 'www.example.test';
+  const q = { qname: () => 'www.example.test' };
   // 20 q/s against a rate of 10, for more than half an hour.
   for (let s = 0; s <= 1810; s++)
     for (let i = 0; i < 20; i++) rrl.check(b, 0, false, RRL_KIND.RESPONSE, WWW_A, T0 + s, q);
