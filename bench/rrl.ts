@@ -31,7 +31,9 @@ try {
   }
   for (const [server, port] of Object.entries(results)) {
     const kinds = await kindsRun(port, 1000, SECONDS);
-    KINDS.forEach((k, i) => row(k.source, `${k.what}, random names, 1000 q/s`, server, kinds[i]));
+    KINDS.forEach((k, i) => {
+      row(k.source, `${k.what}, random names, 1000 q/s`, server, kinds[i]);
+    });
   }
   const perf: string[] = [];
   for (const [server, port] of Object.entries(results)) {
