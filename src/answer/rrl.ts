@@ -314,7 +314,7 @@ export class RateLimiter {
     if (now !== this.maintainedAt) this.maintain(now);
     const rate = this.rates[kind];
     const all = this.rates[RRL_KIND.ALL];
-    if (rate === 0 && all === 0) return RRL_VERDICT.OK;
+    if ((rate === 0 && all === 0) || kind === RRL_KIND.NONE) return RRL_VERDICT.OK;
     this.setPrefix(addr, off, v6);
     if (this.exempt.length > 0 && this.isExempt()) return RRL_VERDICT.OK;
     const t = now - this.epoch;

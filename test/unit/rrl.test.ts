@@ -152,6 +152,8 @@ test('allPerSecond limits all responses to a prefix together and is never slippe
   const b = run(rrl, '192.0.2.1', 5, T0, RRL_KIND.RESPONSE, responseHash(name('ftp.example.test'), 1, 1));
   assert.equal(a.ok + b.ok, 5);
   assert.equal(b.slip, 0);
+  // What is never limited (NOTIFY answers, clients with a valid server cookie) is not counted.
+  assert.equal(run(rrl, '192.0.2.9', 50, T0, RRL_KIND.NONE, 0).ok, 50);
 });
 
 test('prefixes: ipv4PrefixLength and ipv6PrefixLength group clients; v4-mapped is v4', () => {
