@@ -23,7 +23,7 @@ try {
   const results = { BIND: pair.named.port, ns2: pair.ns2.port };
   for (const [server, port] of Object.entries(results)) {
     const { flood, quiet, tcp } = await floodRun(port, SECONDS);
-    row('127.0.0.2', `www A, ${FLOOD_QPS} q/s, 4 ports`, server, flood);
+    row('127.0.0.2', `www A, ${FLOOD_QPS} q/s, 16 ports`, server, flood);
     row('127.0.0.3', 'www A, 5 q/s', server, quiet);
     rows.push(
       `| 127.0.0.2 | www A over TCP | ${server} | ${tcp.length} | ${tcp.filter(Boolean).length} | 0 | 0 |`,

@@ -37,8 +37,11 @@ export interface FloodOptions {
   sockets?: number;
   /** Wait for late replies after the last send, ms (default 400). */
   graceMs?: number;
-  /** The rcode an answered reply has (default 0, NOERROR, which must also carry answer records). */
-  rcode?: number;
+  /**
+   * What an answered reply is: its rcode (default 0, NOERROR, with answer records), or `0-empty`
+   * for NOERROR without answer records (a referral, NODATA).
+   */
+  rcode?: number | '0-empty';
   /** A fresh random first label in each query (a random-subdomain flood). */
   randomLabel?: boolean;
 }

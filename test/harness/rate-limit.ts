@@ -100,8 +100,9 @@ export async function startPair(): Promise<Pair> {
 }
 
 /**
- * The main run against one server: www A at FLOOD_QPS from 127.0.0.2 over 4 source ports, 5 q/s
- * from 127.0.0.3, and 5 TCP queries from 127.0.0.2, all at once for `seconds`.
+ * The main run against one server: www A at FLOOD_QPS from 127.0.0.2 over 16 source ports (so
+ * SO_REUSEPORT spreads them over every serving worker: all 16 on one of two has odds 1 in 32 768),
+ * 5 q/s from 127.0.0.3, and 5 TCP queries from 127.0.0.2, all at once for `seconds`.
  */
 export async function floodRun(port: number, seconds: number) {
   const query = buildQuery(`www.${ZONE}`, TYPE.A);
@@ -114,7 +115,7 @@ export async function floodRun(port: number, seconds: number) {
     }
   })();
   const [flood, quiet] = await Promise.all([
-    udpFlood({ port, source: '127.0.0.2', qps: FLOOD_QPS, seconds, query }),
+    udpFlood({ port, source: '127.0.0.2', qps: FLOOD_QPS, seconds, query, sockets: 16 }),
     udpFlood({ port, source: '127.0.0.3', qps: 5, seconds, query, sockets: 1 }),
   ]);
   await tcpLoop;
@@ -133,6 +134,25 @@ export const KINDS = [
     type: TYPE.TXT,
     rcode: 0,
     slips: true,
+  },
+  // Names under the delegation sub: referrals, one bucket for the delegation point.
+  {
+    what: 'referral',
+    source: '127.0.0.24',
+    name: `xxxxxxxx.sub.${ZONE}`,
+    type: TYPE.A,
+    rcode: '0-empty',
+    slips: true,
+  },
+  // NODATA for one name (no random label: NODATA is counted per qname).
+  {
+    what: 'NODATA',
+    source: '127.0.0.25',
+    name: `mail.${ZONE}`,
+    type: TYPE.TXT,
+    rcode: '0-empty',
+    slips: true,
+    fixed: true,
   },
   // Names in no zone of ours: REFUSED, an error; errors are never slipped.
   {
@@ -155,7 +175,7 @@ export function kindsRun(port: number, qps: number, seconds: number): Promise<Fl
         seconds,
         query: buildQuery(k.name, k.type),
         rcode: k.rcode,
-        randomLabel: true,
+        randomLabel: !('fixed' in k),
       }),
     ),
   );

@@ -4,14 +4,16 @@
  * test/harness/rate-limit.ts):
  *
  * - a counting client (test/fixtures/count-flood.c) floods www A at 5 000 q/s for 2 s from
- *   127.0.0.2 over 4 source ports (so SO_REUSEPORT spreads it over ns2's two serving workers):
+ *   127.0.0.2 over 16 source ports (so SO_REUSEPORT spreads it over ns2's two serving workers):
  *   answered within responsesPerSecond ± 10 % — BIND's accounting: a fresh bucket holds `rate`,
  *   then a flood keeps it in debt down to -window × rate, so nothing more is answered during it —
  *   half of the rest a TC=1 slip (slip 2); drops and slips within 20 % of BIND's;
  * - meanwhile 127.0.0.3 (its own prefix: ipv4PrefixLength 32) at 5 q/s is answered every time,
  *   and TCP queries from 127.0.0.2 are all answered (TCP is never limited);
- * - random NXDOMAIN names, random names under a wildcard, and REFUSED names each fill one bucket
- *   (per zone, per zone, per client), as in BIND; errors are never slipped;
+ * - random NXDOMAIN names, random names under a wildcard, random names under a delegation, one
+ *   NODATA name, and REFUSED names each fill one bucket (per zone, per zone, per delegation, per
+ *   name, per client), as in BIND; errors are never slipped. (BIND's own answered count is printed,
+ *   not asserted: once in a while it answers a few more, as when its table grows.)
  * - dnsperf (-a 127.0.0.4 -Q 5000 -l 1) sees the same split between completed (answered or
  *   slipped) and lost (dropped) on both servers;
  * - ns2's log says once that it limits 127.0.0.2/32; a listen address with rateLimit false is
@@ -76,7 +78,6 @@ describe('response rate limiting, ns2 and BIND 9.18 with the same rate-limit blo
       assert.deepEqual(tcp, [true, true, true, true, true], 'TCP from the flooded source answered');
     }
     within(ours.flood.answered, RATE, 0.1, 'ns2 answered');
-    within(bind.flood.answered, RATE, 0.1, 'BIND answered');
     // Slip 2: half of what was limited comes back truncated (the first of the run included).
     within(ours.flood.slipped, (ours.flood.sent - ours.flood.answered) / SLIP, 0.1, 'ns2 slipped');
     within(ours.flood.dropped, bind.flood.dropped, 0.2, 'ns2 dropped vs BIND');
@@ -89,14 +90,13 @@ describe('response rate limiting, ns2 and BIND 9.18 with the same rate-limit blo
     assert.equal(starts[0].msg, 'limit responses to 127.0.0.2/32 for www.example.test');
   });
 
-  it('buckets as BIND keeps them: NXDOMAIN per zone, wildcard answers per zone, errors together', async () => {
+  it('buckets as BIND keeps them: NXDOMAIN, wildcards per zone; referrals per cut; errors together', async () => {
     const bind = await kindsRun(pair.named.port, 1000, 1);
     const ours = await kindsRun(pair.ns2.port, 1000, 1);
     KINDS.forEach((k, i) => {
       const [b, o] = [bind[i], ours[i]];
       console.log(`# ${k.what}: BIND ${JSON.stringify(b)} ns2 ${JSON.stringify(o)}`);
       within(o.answered, RATE, 0.1, `${k.what} answered by ns2`);
-      within(b.answered, RATE, 0.1, `${k.what} answered by BIND`);
       assert.equal(o.other, 0, `${k.what}: no other replies`);
       within(o.dropped, b.dropped, 0.2, `${k.what} dropped vs BIND`);
       within(o.slipped, b.slipped, 0.2, `${k.what} slipped vs BIND`);
