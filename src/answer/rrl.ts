@@ -20,7 +20,7 @@
  * Where the table lives: serving workers bind the same port with SO_REUSEPORT and the kernel
  * hashes each source port to a socket, so one client's queries land on every worker. A table per
  * worker would multiply the limit by the worker count; so there is one table, in a
- * SharedArrayBuffer every thread maps, each bucket group guarded by a spin lock (Atomics). It is
+ * SharedArrayBuffer every thread maps, each bucket group guarded by a lock (Atomics). It is
  * allocated whole at start (`maxTableSize` entries, 24 bytes each): a flood from spoofed sources
  * cannot grow it. Entries are grouped in sets of WAYS by hash; a new entry takes a free slot of
  * its set, else the least recently used one, preferring (as BIND does) one that is neither
@@ -137,8 +137,9 @@ const CONTINUE_LOG_SECS = 1800;
 const STOP_LOG_SECS = 60;
 /** An entry never used: older than any window. */
 const FOREVER = 0x3fffffff;
-/** Lock attempts before giving up on accounting this one response (a thread died holding it). */
-const SPINS = 1 << 20;
+/** Lock: spins before sleeping on it, and the longest wait before giving up (a dead holder). */
+const SPINS = 100;
+const LOCK_WAIT_MS = 200;
 
 /** Bytes of shared memory for a table of `maxTableSize` entries. */
 function tableBytes(maxTableSize: number): number {
@@ -227,11 +228,35 @@ function parseExempt(entry: string): Exempt {
   return { v6, words, mask };
 }
 
-/** Takes a set's spin lock; false after SPINS tries (a thread died holding it: skip accounting). */
+/**
+ * A set's lock, a futex-style mutex (0 free, 1 held, 2 held with waiters; Drepper, "Futexes Are
+ * Tricky"): uncontended, one compareExchange to take and one sub to release. A waiter spins a
+ * little, then sleeps (Atomics.wait): on a loaded machine the holder may be preempted, and a
+ * spin-then-give-up lock would let responses through unaccounted. False only after LOCK_WAIT_MS
+ * (the holder died: skip accounting this one response rather than hang).
+ */
 function lock(locks: Int32Array, set: number): boolean {
-  for (let spins = 0; Atomics.compareExchange(locks, set, 0, 1) !== 0; spins++)
-    if (spins > SPINS) return false;
+  let c = Atomics.compareExchange(locks, set, 0, 1);
+  if (c === 0) return true;
+  for (let spins = 0; spins < SPINS; spins++) {
+    c = Atomics.compareExchange(locks, set, 0, 1);
+    if (c === 0) return true;
+  }
+  const deadline = Date.now() + LOCK_WAIT_MS;
+  if (c !== 2) c = Atomics.exchange(locks, set, 2);
+  while (c !== 0) {
+    if (Date.now() > deadline) return false;
+    Atomics.wait(locks, set, 2, 10);
+    c = Atomics.exchange(locks, set, 2);
+  }
   return true;
+}
+
+function unlock(locks: Int32Array, set: number): void {
+  if (Atomics.sub(locks, set, 1) !== 1) {
+    Atomics.store(locks, set, 0);
+    Atomics.notify(locks, set, 1);
+  }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -434,7 +459,7 @@ export class RateLimiter {
       }
     }
     s[at + FLAGS] = flags;
-    if (this.shared) Atomics.store(locks, set, 0);
+    if (this.shared) unlock(locks, set);
     if (log) {
       const event: RrlLogEvent = {
         action: log,
@@ -507,7 +532,7 @@ export class RateLimiter {
     if (this.shared && !lock(this.locks, set)) return;
     const s = this.slots;
     if (s[at + K1] === l.k1 && s[at + K2] === l.k2) s[at + FLAGS] &= ~LOGGED;
-    if (this.shared) Atomics.store(this.locks, set, 0);
+    if (this.shared) unlock(this.locks, set);
   }
 
   private prefixText(): string {

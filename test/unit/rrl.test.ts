@@ -230,7 +230,7 @@ test('two limiters over one table (two serving workers) share each bucket', () =
   assert.equal(a.stats().dropped + a.stats().slipped, 90);
 });
 
-test('two threads hammering one bucket at once: the spin locks keep the count exact', async () => {
+test('two threads hammering one bucket at once: the locks keep the count exact', async () => {
   const cfg = config({ responsesPerSecond: 1000 });
   const table = createRrlTable(cfg, T0);
   const n = 200_000;
