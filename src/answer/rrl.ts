@@ -432,7 +432,9 @@ export class RateLimiter {
         }
       }
     }
-    s[at + TS] = t;
+    // Never back: threads read the clock at different moments (once per batch), and a time moved
+    // back and forth across a second would earn that second's credit again each time.
+    if (age > 0) s[at + TS] = t;
     let verdict: RrlVerdict = RRL_VERDICT.OK;
     credit--;
     if (credit < 0) {

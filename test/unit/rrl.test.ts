@@ -101,10 +101,16 @@ test('a client below the rate is never limited; each second earns `rate` back up
   assert.equal(run(rrl, '192.0.2.1', 15, T0 + 32).ok, 10);
 });
 
-test('a clock going backwards earns nothing', () => {
+test('a clock going backwards earns nothing, nor does going back and forth (threads read it apart)', () => {
   const { rrl } = limiter();
   run(rrl, '192.0.2.1', 11, T0 + 10);
   assert.equal(run(rrl, '192.0.2.1', 1, T0 + 5).ok, 0);
+  // One thread still in second 10 while another is in 11: 11 earns its 10 credits once.
+  const two = limiter().rrl;
+  run(two, '192.0.2.1', 12, T0 + 10); // credit -2
+  let ok = 0;
+  for (let i = 0; i < 10; i++) ok += run(two, '192.0.2.1', 1, T0 + 10 + (i % 2)).ok;
+  assert.equal(ok, 7, '-2 + 10 = 8 credits in second 11, less the 1 of second 10 in between');
 });
 
 test('buckets: identical answers together, other names apart; NXDOMAIN per zone; errors together', () => {
