@@ -32,7 +32,7 @@ try {
   for (const [server, port] of Object.entries(results)) {
     const kinds = await kindsRun(port, 1000, SECONDS);
     KINDS.forEach((k, i) => {
-      row(k.source, `${k.what}, random names, 1000 q/s`, server, kinds[i]);
+      row(k.source, `${k.what}, ${'fixed' in k ? 'one name' : 'random names'}, 1000 q/s`, server, kinds[i]);
     });
   }
   const perf: string[] = [];
