@@ -24,7 +24,7 @@ class SingleBatch implements DatagramBatch {
   readonly replyLength = new Uint32Array(1);
   address = '';
   port = 0;
-  peerBytes: Uint8Array = new Uint8Array(16);
+  readonly peerBytes = new Uint8Array(16);
   /** The address peerBytes holds. */
   private parsed = '';
 
@@ -40,7 +40,7 @@ class SingleBatch implements DatagramBatch {
     if (this.parsed !== this.address) {
       // dgram gives text only: parsed when asked (rate limiting), once per new peer address.
       const a = this.address;
-      this.peerBytes = ipBytes(this.peerV6 ? a.replace(/%.*$/, '') : a);
+      this.peerBytes.set(ipBytes(this.peerV6 ? a.replace(/%.*$/, '') : a));
       this.parsed = a;
     }
     return 0;

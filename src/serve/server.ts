@@ -118,7 +118,8 @@ function limit(
   QUERY_NAME.off = off;
   QUERY_NAME.len = b.length[i];
   const kind = handler.rrlKind(hit) as RrlKind;
-  const v = rrl.check(b.peerBytes, b.peerOffset(i), b.peerV6, kind, handler.rrlName(hit), now, QUERY_NAME);
+  const at = b.peerOffset(i); // before peerBytes: the dgram path fills them when asked
+  const v = rrl.check(b.peerBytes, at, b.peerV6, kind, handler.rrlName(hit), now, QUERY_NAME);
   if (v === RRL_VERDICT.OK) return n;
   if (v === RRL_VERDICT.DROP) return 0;
   return truncateInPlace(b.reply, off, n);

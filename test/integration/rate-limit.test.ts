@@ -154,7 +154,10 @@ describe('response rate limiting, ns2 and BIND 9.18 with the same rate-limit blo
     console.log(
       `# table ${stats.entries}/${stats.maxTableSize}, RSS ${rssBefore.toFixed(1)} -> ${rssAfter.toFixed(1)} MiB`,
     );
-    assert.equal(stats.entries, TABLE);
+    // Full, never more: 8-way sets fill as the flood is read; the kernel may drop part of a
+    // 100 000-datagram burst on a loaded machine, which can leave a few sets short.
+    assert.ok(stats.entries <= TABLE, `${stats.entries} entries`);
+    assert.ok(stats.entries >= TABLE * 0.95, `${stats.entries} entries: the flood filled the table`);
     assert.ok(rssAfter - rssBefore < 32, `RSS grew by ${(rssAfter - rssBefore).toFixed(1)} MiB`);
     // Still answering, and still limiting a new flooding source.
     const again = await udpFlood({ port: ns2.port, source: '127.0.0.5', qps: 200, seconds: 0.5, query });
