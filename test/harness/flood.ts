@@ -72,10 +72,18 @@ export async function udpFlood(o: FloodOptions): Promise<FloodResult> {
   return { ...r, dropped: r.sent - r.answered - r.slipped - r.other };
 }
 
-/** One query from each of `count` addresses 127.0.0.0 + first, first+1, …; resolves when sent. */
-export async function spoofFlood(port: number, count: number, first: number, query: Buffer): Promise<void> {
+/**
+ * One query from each of `count` addresses 127.0.0.0 + first, first+1, … at about `rate` a
+ * second; resolves when sent.
+ */
+export async function spoofFlood(
+  port: number,
+  count: number,
+  first: number,
+  query: Buffer,
+  rate: number,
+): Promise<void> {
   const bin = await tool('spoof-flood');
-  await mustRun(bin, [String(port), String(count), String(first), query.toString('hex')], {
-    timeoutMs: 60_000,
-  });
+  const args = [port, count, first, query.toString('hex'), rate].map(String);
+  await mustRun(bin, args, { timeoutMs: 60_000 });
 }
