@@ -116,7 +116,8 @@ export async function floodRun(port: number, seconds: number) {
   })();
   const [flood, quiet] = await Promise.all([
     udpFlood({ port, source: '127.0.0.2', qps: FLOOD_QPS, seconds, query, sockets: 16 }),
-    udpFlood({ port, source: '127.0.0.3', qps: 5, seconds, query, sockets: 1 }),
+    // Every one of these must come back: a longer wait for the last replies on a loaded machine.
+    udpFlood({ port, source: '127.0.0.3', qps: 5, seconds, query, sockets: 1, graceMs: 1500 }),
   ]);
   await tcpLoop;
   return { flood, quiet, tcp };
