@@ -13,6 +13,8 @@ command -v rndc >/dev/null 2>&1 || [ -x /usr/sbin/rndc ] || missing="$missing bi
 command -v sqlite3 >/dev/null 2>&1 || missing="$missing sqlite3"
 command -v knotd >/dev/null 2>&1 || [ -x /usr/sbin/knotd ] || missing="$missing knot"
 command -v dnsperf >/dev/null 2>&1 || missing="$missing dnsperf"
+# cc: the native addon, and the small C load clients of the rate-limit tests (test/fixtures/*.c).
+command -v cc >/dev/null 2>&1 || missing="$missing gcc"
 if [ -n "$missing" ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     echo "setup: installing Debian packages:$missing"

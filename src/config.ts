@@ -19,6 +19,9 @@ import { isIP } from 'node:net';
 import os from 'node:os';
 import { dirname, resolve } from 'node:path';
 import { z } from 'zod';
+import { RATE_LIMIT_DEFAULTS, type RateLimitConfig } from './answer/rrl.js';
+
+export type { RateLimitConfig } from './answer/rrl.js';
 
 // ---------------------------------------------------------------------------------------------
 // Public types: the resolved config. Durations are whole seconds, sizes bytes.
@@ -90,9 +93,14 @@ export interface ZoneConfig {
   readonly historyLimit: number;
 }
 
+/** A listen address; `rateLimit: false` exempts it from response rate limiting. */
+export interface ListenEndpoint extends Endpoint {
+  readonly rateLimit?: boolean;
+}
+
 export interface Config {
   /** Each entry is bound for both UDP and TCP. */
-  readonly listen: readonly Endpoint[];
+  readonly listen: readonly ListenEndpoint[];
   /** SQLite file, absolute (resolved against the cwd), or `:memory:`. */
   readonly database: string;
   readonly logLevel: LogLevel;
@@ -119,6 +127,11 @@ export interface Config {
    * id.server); absent, they are REFUSED so nothing about the server leaks.
    */
   readonly identity?: { readonly version?: string; readonly hostname?: string };
+  /**
+   * Response rate limiting of UDP answers (BIND's `rate-limit`), server-wide; absent = off.
+   * Rates left out take BIND's defaults (resolved here).
+   */
+  readonly rateLimit?: RateLimitConfig;
   /** Keyed by normalised name (lower case, no trailing dot). */
   readonly keys: ReadonlyMap<string, TsigKey>;
   readonly zones: readonly ZoneConfig[];
@@ -306,7 +319,31 @@ const aclEntry = checked('an IP address, CIDR prefix or "key:NAME"', aclEntryPro
 );
 const seconds = intRange(1);
 
-const endpoint = strictObject({ address: ipAddress, port: port.default(DEFAULTS.port) });
+const listenEndpoint = strictObject({
+  address: ipAddress,
+  port: port.default(DEFAULTS.port),
+  rateLimit: z.boolean(e('true or false')).optional(),
+});
+const cidr = checked('an IP address or CIDR prefix', (s) =>
+  s.startsWith('key:') ? 'key: entries are not allowed here' : aclEntryProblem(s),
+);
+/** BIND's DNS_RRL_MAX_RATE. */
+const perSecond = intRange(0, 1000);
+const rateLimitSchema = strictObject({
+  responsesPerSecond: perSecond.optional(),
+  referralsPerSecond: perSecond.optional(),
+  nodataPerSecond: perSecond.optional(),
+  nxdomainsPerSecond: perSecond.optional(),
+  errorsPerSecond: perSecond.optional(),
+  allPerSecond: perSecond.optional(),
+  window: intRange(1, 3600).optional(),
+  slip: intRange(0, 10).optional(),
+  ipv4PrefixLength: intRange(0, 32).optional(),
+  ipv6PrefixLength: intRange(0, 128).optional(),
+  exemptClients: array(cidr).optional(),
+  logOnly: z.boolean(e('true or false')).optional(),
+  maxTableSize: intRange(1, 10_000_000).optional(),
+});
 const peer = strictObject({
   address: ipAddress,
   port: port.default(DEFAULTS.port),
@@ -365,7 +402,7 @@ const keySchema = strictObject({
 });
 
 const configSchema = strictObject({
-  listen: array(endpoint)
+  listen: array(listenEndpoint)
     .min(1, e('a non-empty array'))
     .default(() => DEFAULTS.listen.map((l) => ({ ...l }))),
   database: z.string(e('a file path')).min(1, e('a file path')).default(DEFAULTS.database),
@@ -381,6 +418,7 @@ const configSchema = strictObject({
     version: z.string(e('a string')).max(255, e('at most 255 characters')).optional(),
     hostname: z.string(e('a string')).max(255, e('at most 255 characters')).optional(),
   }).optional(),
+  rateLimit: rateLimitSchema.optional(),
   keys: z.record(z.string(), keySchema, e('an object')).default({}),
   defaults: zoneFieldsSchema.default({}),
   zones: array(zoneSchema).default([]),
@@ -748,6 +786,27 @@ function resolveZone(
   return resolved;
 }
 
+/** BIND: the per-kind rates default to responses-per-second. */
+function resolveRateLimit(r: NonNullable<ParsedConfig['rateLimit']>): RateLimitConfig {
+  const d = RATE_LIMIT_DEFAULTS;
+  const responses = r.responsesPerSecond ?? d.responsesPerSecond;
+  return {
+    responsesPerSecond: responses,
+    referralsPerSecond: r.referralsPerSecond ?? responses,
+    nodataPerSecond: r.nodataPerSecond ?? responses,
+    nxdomainsPerSecond: r.nxdomainsPerSecond ?? responses,
+    errorsPerSecond: r.errorsPerSecond ?? responses,
+    allPerSecond: r.allPerSecond ?? d.allPerSecond,
+    window: r.window ?? d.window,
+    slip: r.slip ?? d.slip,
+    ipv4PrefixLength: r.ipv4PrefixLength ?? d.ipv4PrefixLength,
+    ipv6PrefixLength: r.ipv6PrefixLength ?? d.ipv6PrefixLength,
+    exemptClients: [...(r.exemptClients ?? d.exemptClients)],
+    logOnly: r.logOnly ?? d.logOnly,
+    maxTableSize: r.maxTableSize ?? d.maxTableSize,
+  };
+}
+
 function peerOf(p: { address: string; port: number; key?: string }): Primary {
   return p.key === undefined ? { address: p.address, port: p.port } : { ...p };
 }
@@ -800,6 +859,7 @@ export function parseConfig(raw: unknown, baseDir: string = process.cwd()): Conf
     answerCacheBytes: data.answerCacheBytes,
     ...(data.control ? { control: data.control } : {}),
     ...(data.identity ? { identity: data.identity } : {}),
+    ...(data.rateLimit ? { rateLimit: resolveRateLimit(data.rateLimit) } : {}),
     keys,
     zones: data.zones.map((z) => resolveZone(z, data.defaults)),
     catalogs: data.catalogs.map((c) => ({

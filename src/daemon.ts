@@ -7,6 +7,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import Database from 'better-sqlite3';
+import { createRrlTable, type RrlStats, rrlStats } from './answer/rrl.js';
 import type { Config, ProducedCatalog } from './config.js';
 import { type ControlServer, startControlServer } from './control/server.js';
 import type { Logger } from './log.js';
@@ -24,7 +25,7 @@ import {
 } from './reload/reloader.js';
 import { serveStored, ZoneSet } from './reload/zone-set.js';
 import { QueryHandler } from './serve/handler.js';
-import { DnsServer } from './serve/server.js';
+import { DnsServer, udpRateLimit } from './serve/server.js';
 import { TsigGate } from './serve/tsig-gate.js';
 import { ServingWorkers, statusOf } from './serve/workers.js';
 import { XfrOut } from './serve/xfrout.js';
@@ -42,6 +43,8 @@ export interface Daemon {
   reload(trigger: ReloadTrigger): Promise<ReloadResult>;
   /** A subsystem with state to refresh on every reload (certificates, …). */
   onReload(p: ReloadParticipant): void;
+  /** Response rate limiting counters (all threads); absent when `rateLimit` is not configured. */
+  rateLimit?: () => RrlStats & { maxTableSize: number };
   stop(): Promise<void>;
 }
 
@@ -128,6 +131,11 @@ export async function startDaemon(config: Config, log: Logger, opts: DaemonOptio
     config.maxConcurrentTransfers,
   );
   const cookieSecret = randomBytes(16);
+  // One rate-limit table for every thread answering UDP (answer/rrl.ts says why).
+  const rateLimit = config.rateLimit && {
+    config: config.rateLimit,
+    table: createRrlTable(config.rateLimit, Math.floor(Date.now() / 1000)),
+  };
   const handler = new QueryHandler(
     table,
     {
@@ -137,6 +145,7 @@ export async function startDaemon(config: Config, log: Logger, opts: DaemonOptio
       udpSize: config.udpSize,
       onNotify: (zone, serial) => scheduler.notify(zone, serial),
       identity: config.identity,
+      rateLimit: rateLimit !== undefined && workers === 1,
     },
     log,
   );
@@ -149,6 +158,8 @@ export async function startDaemon(config: Config, log: Logger, opts: DaemonOptio
       udp: workers === 1,
       udpReceiveBuffer: config.udpReceiveBuffer,
       maxTcpConnections: config.maxTcpConnections,
+      rateLimit:
+        rateLimit && workers === 1 ? udpRateLimit(rateLimit.config, rateLimit.table, log, false) : undefined,
       gate: new TsigGate(keys, log),
       // Each outgoing transfer reads its own snapshot through a read-only connection.
       xfrout: new XfrOut(
@@ -178,6 +189,7 @@ export async function startDaemon(config: Config, log: Logger, opts: DaemonOptio
         keys: new Map(keys),
         cookieSecret,
         zones: [...table.all()].map(statusOf),
+        rateLimit,
       },
       (msg, peer) => server.answerForwarded(msg, peer),
       log,
@@ -193,6 +205,9 @@ export async function startDaemon(config: Config, log: Logger, opts: DaemonOptio
     store.close();
     throw e;
   }
+  // Counters shared by all threads (ns2_rrl_dropped_total, ns2_rrl_slipped_total).
+  const rrl =
+    rateLimit && (() => ({ ...rrlStats(rateLimit.table), maxTableSize: rateLimit.config.maxTableSize }));
   const zones = new ZoneSet({ store, table, writer, scheduler, refresher, workers: () => pool, log });
   zoneSet = zones;
   const producer = produced && startProducer(produced, { store, table, writer, zones, notifier, log });
@@ -217,7 +232,7 @@ export async function startDaemon(config: Config, log: Logger, opts: DaemonOptio
   // Control endpoint (config.control): `ns2 refresh` / `ns2 retransfer` reach the scheduler here.
   let control: ControlServer | undefined;
   if (config.control) {
-    const deps = { store, scheduler, log, reload: () => reload('control') };
+    const deps = { store, scheduler, log, reload: () => reload('control'), rateLimit: rrl };
     control = await startControlServer(config.control, deps).catch(async (e) => {
       await server.stop();
       await writer.close();
@@ -246,6 +261,7 @@ export async function startDaemon(config: Config, log: Logger, opts: DaemonOptio
     zones,
     reload,
     onReload: (p) => reloader.register(p),
+    rateLimit: rrl,
     async stop() {
       if (stopped) return;
       stopped = true;

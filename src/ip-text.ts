@@ -39,3 +39,38 @@ export function formatIPv6(b: Uint8Array, off: number): string {
   if (bestBase >= 0 && bestBase + bestLen === 8) out += ':';
   return out;
 }
+
+/** The bytes of an IPv4 (4) or IPv6 (16) literal, as net.isIP accepts them (not checked here). */
+export function ipBytes(text: string): Uint8Array {
+  if (!text.includes(':')) return Uint8Array.from(text.split('.').map(Number));
+  const out = new Uint8Array(16);
+  let head = text;
+  let tail = '';
+  const dbl = text.indexOf('::');
+  if (dbl >= 0) {
+    head = text.slice(0, dbl);
+    tail = text.slice(dbl + 2);
+  }
+  const groups = (s: string): number[] => {
+    if (s === '') return [];
+    const parts = s.split(':');
+    const last = parts[parts.length - 1];
+    if (last.includes('.')) {
+      const [a, b, c, d] = last.split('.').map(Number);
+      parts.splice(-1, 1, ((a << 8) | b).toString(16), ((c << 8) | d).toString(16));
+    }
+    return parts.map((p) => Number.parseInt(p, 16));
+  };
+  const h = groups(head);
+  const t = groups(tail);
+  h.forEach((g, i) => {
+    out[2 * i] = g >> 8;
+    out[2 * i + 1] = g & 0xff;
+  });
+  t.forEach((g, i) => {
+    const at = 16 - 2 * (t.length - i);
+    out[at] = g >> 8;
+    out[at + 1] = g & 0xff;
+  });
+  return out;
+}

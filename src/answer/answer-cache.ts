@@ -30,6 +30,9 @@ interface Entry {
   generation: number;
   used: boolean;
   hash: number;
+  /** How the reply counts for response rate limiting (answer/rrl.ts), and its bucket name. */
+  rrlKind: number;
+  rrlName: number;
   /** Index in `slots`. */
   slot: number;
 }
@@ -53,6 +56,8 @@ export class AnswerCache {
   private hash = 0;
   /** Length of the last probed question (name + type + class) as sent. */
   questionLen = 0;
+  /** The last hit (its RRL kind and name are read only when rate limiting is on). */
+  private hit: Entry | undefined;
 
   constructor(
     private readonly maxBytes: number,
@@ -130,7 +135,18 @@ export class AnswerCache {
     if (e.zone ? e.zone.version !== e.version : false) return undefined;
     if ((e.global || !e.zone) && e.generation !== generation) return undefined;
     e.used = true;
+    this.hit = e;
     return e.reply;
+  }
+
+  /** RRL kind (answer/rrl.ts) of the last hit. */
+  get hitKind(): number {
+    return this.hit?.rrlKind ?? 0;
+  }
+
+  /** RRL bucket name of the last hit. */
+  get hitName(): number {
+    return this.hit?.rrlName ?? 0;
   }
 
   /**
@@ -152,8 +168,15 @@ export class AnswerCache {
     return reply.length;
   }
 
-  /** Caches `reply` under the last probed question. */
-  store(reply: Buffer, zone: ZoneEntry | undefined, global: boolean, generation: number): void {
+  /** Caches `reply` under the last probed question (with its RRL kind and name, when limiting). */
+  store(
+    reply: Buffer,
+    zone: ZoneEntry | undefined,
+    global: boolean,
+    generation: number,
+    rrlKind = 0,
+    rrlName = 0,
+  ): void {
     const size = reply.length + this.keyLen + OVERHEAD;
     if (size > this.maxBytes) return;
     const old = this.map.get(this.hash);
@@ -173,6 +196,8 @@ export class AnswerCache {
       generation,
       used: false,
       hash: this.hash,
+      rrlKind,
+      rrlName,
       slot: this.slots.length,
     };
     this.slots.push(e);

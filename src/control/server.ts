@@ -16,6 +16,7 @@
  */
 import http from 'node:http';
 import { isIP } from 'node:net';
+import type { RrlStats } from '../answer/rrl.js';
 import type { Endpoint } from '../config.js';
 import type { Logger } from '../log.js';
 import type { CheckOptions, CheckOutcome, Trigger } from '../refresh/refresher.js';
@@ -30,6 +31,8 @@ export interface ControlDeps {
   log: Logger;
   /** Re-reads the daemon's config file (reload/reloader.ts); absent: 404. */
   reload?: () => Promise<ReloadResult>;
+  /** Response rate limiting counters for `GET /rate-limit`; absent when it is off. */
+  rateLimit?: () => RrlStats & { maxTableSize: number };
   /** Unix seconds; injectable for tests. */
   now?: () => number;
 }
@@ -117,6 +120,11 @@ export async function startControlServer(listen: Endpoint, deps: ControlDeps): P
     if (path === '/health') {
       if (method !== 'GET' && method !== 'HEAD') return notAllowed(res, 'GET, HEAD');
       return send(res, 200, { ok: true });
+    }
+    if (path === '/rate-limit') {
+      if (method !== 'GET' && method !== 'HEAD') return notAllowed(res, 'GET, HEAD');
+      const stats = deps.rateLimit?.();
+      return stats ? send(res, 200, stats) : send(res, 404, { error: 'rate limiting is off' });
     }
     if (path === '/zones' || path === '/zones/') {
       if (method !== 'GET' && method !== 'HEAD') return notAllowed(res, 'GET, HEAD');

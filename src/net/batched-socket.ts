@@ -17,18 +17,23 @@ class Batch implements DatagramBatch {
     readonly slotSize: number,
     readonly reply: Buffer,
     readonly replyLength: Uint32Array,
-    private readonly peer: Uint8Array,
+    readonly peerBytes: Uint8Array,
     private readonly peerStride: number,
-    private readonly v6: boolean,
+    readonly peerV6: boolean,
   ) {}
 
   peerAddress(i: number): string {
     const off = i * this.peerStride;
-    return this.v6 ? sockaddrIPv6(this.peer, off) : sockaddrIPv4(this.peer, off);
+    return this.peerV6 ? sockaddrIPv6(this.peerBytes, off) : sockaddrIPv4(this.peerBytes, off);
   }
 
   peerPort(i: number): number {
-    return sockaddrPort(this.peer, i * this.peerStride);
+    return sockaddrPort(this.peerBytes, i * this.peerStride);
+  }
+
+  /** sockaddr_in: the address at +4; sockaddr_in6: at +8. */
+  peerOffset(i: number): number {
+    return i * this.peerStride + (this.peerV6 ? 8 : 4);
   }
 }
 

@@ -41,6 +41,10 @@ export interface DatagramBatch {
   /** "127.0.0.1", "::1" (RFC 5952 form, `%scope` for link-local) — formatted only when asked. */
   peerAddress(i: number): string;
   peerPort(i: number): number;
+  /** The peer's address as bytes (for per-prefix accounting): 16 at peerOffset(i) when peerV6, else 4. */
+  readonly peerV6: boolean;
+  readonly peerBytes: Uint8Array;
+  peerOffset(i: number): number;
 }
 
 export interface DatagramStats {

@@ -4,6 +4,7 @@
  * copied before `socket.send` because dgram sends on a later tick and the arena is reused.
  */
 import dgram from 'node:dgram';
+import { ipBytes } from '../ip-text.js';
 import type { DatagramBatch, DatagramSocket, DatagramStats, ResolvedDatagramOptions } from './datagram.js';
 import { checkDestination, reportHandlerError } from './errors.js';
 
@@ -23,10 +24,26 @@ class SingleBatch implements DatagramBatch {
   readonly replyLength = new Uint32Array(1);
   address = '';
   port = 0;
+  readonly peerBytes = new Uint8Array(16);
+  /** The address peerBytes holds. */
+  private parsed = '';
 
-  constructor(readonly slotSize: number) {
+  constructor(
+    readonly slotSize: number,
+    readonly peerV6: boolean,
+  ) {
     this.data = Buffer.alloc(slotSize);
     this.reply = Buffer.alloc(slotSize);
+  }
+
+  peerOffset(_i: number): number {
+    if (this.parsed !== this.address) {
+      // dgram gives text only: parsed when asked (rate limiting), once per new peer address.
+      const a = this.address;
+      this.peerBytes.set(ipBytes(this.peerV6 ? a.replace(/%.*$/, '') : a));
+      this.parsed = a;
+    }
+    return 0;
   }
 
   peerAddress(_i: number): string {
@@ -55,7 +72,7 @@ class DgramSocket implements DatagramSocket {
     slotSize: number,
     private readonly family: 4 | 6,
   ) {
-    this.batch = new SingleBatch(slotSize);
+    this.batch = new SingleBatch(slotSize, family === 6);
     socket.on('message', (msg, rinfo) => this.onMessage(msg, rinfo));
   }
 

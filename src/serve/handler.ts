@@ -4,6 +4,7 @@
  */
 
 import { AnswerCache } from '../answer/answer-cache.js';
+import { nameHash, RRL_KIND, responseHash, responseKind } from '../answer/rrl.js';
 import { EDE, type EdnsOption, OPTION, u32 } from '../dns/edns.js';
 import { OPCODE, RCODE } from '../dns/message.js';
 import { equalNames, nameToText } from '../dns/name.js';
@@ -42,12 +43,15 @@ export interface HandlerOptions {
   forward?: boolean;
   /** Bytes of encoded answers kept (answer/answer-cache.ts); 0 turns the cache off. */
   cacheBytes?: number;
+  /** Response rate limiting is on: say how each reply counts (`rrlKind`, `rrlName`). */
+  rateLimit?: boolean;
 }
 
 /** Answer cache size when not given (tests). */
 const CACHE_BYTES = 16 * 1024 * 1024;
 
 const TCP_LIMIT = 65535;
+const WILDCARD = Buffer.from([1, 0x2a]);
 const PLAIN_UDP_LIMIT = 512;
 
 export class QueryHandler {
@@ -58,6 +62,10 @@ export class QueryHandler {
   /** The zone the answer being built came from, and whether it took more than one zone. */
   private answeredFrom: ZoneEntry | undefined;
   private spansZones = false;
+  /** RRL kind and bucket name of the last reply `handle` made (answer/rrl.ts). */
+  private kind = 0;
+  private bucket = 0;
+  private readonly classify: boolean;
 
   constructor(
     private readonly zones: ZoneTable,
@@ -68,6 +76,16 @@ export class QueryHandler {
     this.cookies = new Cookies(opts.cookieSecret, this.now);
     this.cache = new AnswerCache(opts.cacheBytes ?? CACHE_BYTES, opts.udpSize);
     this.cacheOn = opts.cacheBytes !== 0;
+    this.classify = opts.rateLimit === true;
+  }
+
+  /** How the last reply counts for rate limiting: from the cache (`fromCache` hit) or `handle`. */
+  rrlKind(hit: boolean): number {
+    return hit ? this.cache.hitKind : this.kind;
+  }
+
+  rrlName(hit: boolean): number {
+    return hit ? this.cache.hitName : this.bucket;
   }
 
   /**
@@ -98,6 +116,8 @@ export class QueryHandler {
     if (cacheable) {
       const hit = this.cache.lookup(generation);
       if (hit) {
+        this.kind = this.cache.hitKind;
+        this.bucket = this.cache.hitName;
         const reply = Buffer.allocUnsafe(hit.length);
         AnswerCache.patch(hit, msg, 0, this.cache.questionLen, reply, 0);
         return reply;
@@ -105,6 +125,9 @@ export class QueryHandler {
     }
     const parsed = parseQuery(msg, RCODE.FORMERR, RCODE.NOTIMP);
     if (parsed.kind === 'drop') return undefined;
+    // Errors count together per client prefix (BIND); a lookup refines this.
+    this.kind = RRL_KIND.ERROR;
+    this.bucket = 0;
     if (parsed.kind === 'error') {
       return encodeResponse(
         {
@@ -133,6 +156,7 @@ export class QueryHandler {
           : PLAIN_UDP_LIMIT;
     const cookie = q.edns?.options.find((o) => o.code === OPTION.COOKIE);
     const checked = cookie ? this.cookies.check(cookie.data, peerText(peer)) : undefined;
+    if (q.opcode === OPCODE.NOTIFY) this.kind = RRL_KIND.NONE;
     this.answeredFrom = undefined;
     this.spansZones = false;
     let spec: ResponseSpec | typeof FORWARD;
@@ -144,6 +168,8 @@ export class QueryHandler {
       spec = this.base(q, RCODE.SERVFAIL);
     }
     if (spec === FORWARD) return FORWARD;
+    // BIND does not rate-limit a client that returned our server cookie: its address is real.
+    if (checked?.kind === 'valid') this.kind = RRL_KIND.NONE;
     // RFC 7873 §5.2: every reply to a query with a (well-formed) client cookie carries ours.
     if (cookie && checked && checked.kind !== 'malformed' && spec.edns) {
       const data = this.cookies.reply(checked, cookie.data, peerText(peer));
@@ -151,7 +177,7 @@ export class QueryHandler {
     }
     const reply = encodeResponse(spec, limit - (signed?.reserve ?? 0));
     if (cacheable && spec.rcode !== RCODE.SERVFAIL)
-      this.cache.store(reply, this.answeredFrom, this.spansZones, generation);
+      this.cache.store(reply, this.answeredFrom, this.spansZones, generation, this.kind, this.bucket);
     return reply;
   }
 
@@ -202,12 +228,38 @@ export class QueryHandler {
     );
     for (const set of res.answer)
       if (set.type === TYPE.CNAME || set.type === TYPE.DNAME) this.spansZones = true;
+    if (this.classify) this.countAs(q, entry, res);
     const spec = this.base(q, res.rcode, this.expireOption(q, entry));
     spec.aa = res.aa;
     spec.answer = res.answer;
     spec.authority = res.authority;
     spec.additional = res.additional;
     return spec;
+  }
+
+  /**
+   * The RRL bucket of a lookup's answer, as BIND keys it: a positive answer by qname, qtype and
+   * class (a wildcard's by `*.<zone>`); NODATA by qname and class; a referral by the delegation
+   * point; NXDOMAIN by the zone.
+   */
+  private countAs(q: Query, entry: ZoneEntry, res: ReturnType<typeof lookup>): void {
+    const cut =
+      res.answer.length === 0 && !res.aa ? res.authority.find((s) => s.type === TYPE.NS) : undefined;
+    const kind = responseKind(res.rcode, res.answer.length, res.aa, cut !== undefined);
+    this.kind = kind;
+    const named = (wire: Buffer) => nameHash(wire, 0, wire.length);
+    if (kind === RRL_KIND.NXDOMAIN) this.bucket = named(entry.view.apex);
+    // BIND puts every wildcard answer of a zone in one bucket, `*.<zone>`: random names under a
+    // wildcard would otherwise each get a fresh bucket.
+    else if (kind === RRL_KIND.RESPONSE)
+      this.bucket = responseHash(
+        res.wildcard ? named(Buffer.concat([WILDCARD, entry.view.apex])) : named(q.qname),
+        q.qtype,
+        q.qclass,
+      );
+    else if (kind === RRL_KIND.REFERRAL && cut) this.bucket = responseHash(named(cut.owner), 0, q.qclass);
+    else if (kind === RRL_KIND.NODATA) this.bucket = responseHash(named(q.qname), 0, q.qclass);
+    else this.bucket = 0;
   }
 
   /**
@@ -225,6 +277,10 @@ export class QueryHandler {
           : undefined;
     if (text === undefined || (q.qtype !== TYPE.TXT && q.qtype !== TYPE.ANY))
       return this.base(q, RCODE.REFUSED);
+    if (this.classify) {
+      this.kind = RRL_KIND.RESPONSE;
+      this.bucket = responseHash(nameHash(q.qname, 0, q.qname.length), q.qtype, q.qclass);
+    }
     const bytes = Buffer.from(text, 'utf8').subarray(0, 255);
     const rdata = Buffer.concat([Buffer.from([bytes.length]), bytes]);
     return {

@@ -29,6 +29,8 @@ export interface LookupResult {
   answer: RRset[];
   authority: RRset[];
   additional: RRset[];
+  /** Synthesized from a wildcard (RFC 4592): rate limiting counts these per zone, as BIND does. */
+  wildcard: boolean;
 }
 
 /** A zone we serve: its apex (lower-case wire) and a reader over its current version. */
@@ -58,7 +60,14 @@ const WILDCARD = Buffer.from([1, 0x2a]);
 type Step = { next: Buffer } | undefined;
 
 export function lookup(zones: ZoneFinder, qname: Buffer, qtype: number, opts: LookupOptions): LookupResult {
-  const res: LookupResult = { rcode: RCODE.NOERROR, aa: true, answer: [], authority: [], additional: [] };
+  const res: LookupResult = {
+    rcode: RCODE.NOERROR,
+    aa: true,
+    answer: [],
+    authority: [],
+    additional: [],
+    wildcard: false,
+  };
   const seen = new Set<string>();
   let name = qname;
   let last: ZoneAnswer | undefined;
@@ -193,6 +202,7 @@ class ZoneAnswer {
       // Proof that the name itself does not exist (RFC 4035 §3.1.3.3, RFC 5155 §7.2.6).
       if (this.nsec3) this.nsec3Cover(this.nextCloser(name, key, encloser));
       else this.nsecCover(name);
+      this.res.wildcard = true;
       return this.answerNode(name, wild, node, { ce, nextCloser: this.nextCloser(name, key, encloser) });
     }
     this.res.rcode = RCODE.NXDOMAIN;

@@ -8,7 +8,7 @@ import { parentPort, threadId, workerData } from 'node:worker_threads';
 import type { TsigKey } from '../dns/tsig.js';
 import { createLogger } from '../log.js';
 import { QueryHandler } from './handler.js';
-import { DnsServer } from './server.js';
+import { DnsServer, udpRateLimit } from './server.js';
 import { TsigGate } from './tsig-gate.js';
 import type { FromWorker, ToWorker, WorkerSetup, ZoneStatus } from './workers.js';
 import { ZoneTable } from './zone-table.js';
@@ -47,6 +47,7 @@ const handler = new QueryHandler(
     identity: setup.identity,
     cookieSecret: Buffer.from(setup.cookieSecret),
     forward: true,
+    rateLimit: setup.rateLimit !== undefined,
   },
   log,
 );
@@ -59,6 +60,7 @@ const server = new DnsServer(
     udpReceiveBuffer: setup.udpReceiveBuffer,
     tcpIdleMs: 0,
     maxTcpConnections: 0,
+    rateLimit: setup.rateLimit && udpRateLimit(setup.rateLimit.config, setup.rateLimit.table, log, true),
     gate: new TsigGate(keys, log),
     forward: (msg, peer, reply) => {
       const id = ++seq;

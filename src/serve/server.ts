@@ -15,8 +15,17 @@
  * connection's further requests wait; everything else goes to the query handler.
  */
 import net from 'node:net';
+import {
+  type RateLimitConfig,
+  RateLimiter,
+  RRL_VERDICT,
+  type RrlKind,
+  type RrlLogEvent,
+} from '../answer/rrl.js';
+import { truncateInPlace } from '../answer/truncated-reply.js';
+import { nameToText, readName } from '../dns/name.js';
 import type { Logger } from '../log.js';
-import { type DatagramSocket, openDatagramSocket } from '../net/datagram.js';
+import { type DatagramBatch, type DatagramSocket, openDatagramSocket } from '../net/datagram.js';
 import { FORWARD, type Handled, type QueryHandler } from './handler.js';
 import type { TsigGate } from './tsig-gate.js';
 import type { XfrOut, XfrSink } from './xfrout.js';
@@ -24,6 +33,15 @@ import type { XfrOut, XfrSink } from './xfrout.js';
 export interface Listen {
   address: string;
   port: number;
+  /** false: responses on this address are never rate limited (config `listen[].rateLimit`). */
+  rateLimit?: boolean;
+}
+
+/** Response rate limiting of UDP replies (answer/rrl.ts); TCP is never limited. */
+export interface UdpRateLimit {
+  limiter: RateLimiter;
+  /** Whole seconds. */
+  now: () => number;
 }
 
 export interface ServerOptions {
@@ -46,6 +64,8 @@ export interface ServerOptions {
    * `reply` sends the answer back from the socket the request came in on.
    */
   forward?: (msg: Buffer, peer: { address: string; port: number }, reply: (answer: Buffer) => void) => void;
+  /** Response rate limiting; absent = off (then the UDP loop pays one branch per reply). */
+  rateLimit?: UdpRateLimit;
 }
 
 /** RFC 1035 §4.2.2: a TCP message is preceded by its length. */
@@ -55,6 +75,69 @@ function frame(reply: Buffer): Buffer {
   reply.copy(f, 2);
   return f;
 }
+
+/**
+ * A thread's limiter over the shared table, logging BIND's lines ("limit responses to
+ * 192.0.2.0/24 for example.com", "stop limiting …", "would limit …" with logOnly).
+ */
+export function udpRateLimit(
+  cfg: RateLimitConfig,
+  table: SharedArrayBuffer,
+  log: Logger,
+  shared: boolean,
+): UdpRateLimit {
+  const rrlLog = log.child({ category: 'rate-limit' });
+  const say = (e: RrlLogEvent) => {
+    const verb =
+      e.action === 'limit' ? 'limit' : e.action === 'continue' ? 'continue limiting' : 'stop limiting';
+    const what = e.kind === 'responses' ? 'responses' : `${e.kind} responses`;
+    const text = `${e.early ? '* ' : ''}${e.logOnly ? 'would ' : ''}${verb} ${what} to ${e.prefix}${e.qname ? ` for ${e.qname}` : ''}`;
+    rrlLog.info(
+      { prefix: e.prefix, kind: e.kind, qname: e.qname, action: e.action, logOnly: e.logOnly },
+      text,
+    );
+  };
+  return { limiter: new RateLimiter(cfg, table, say, shared), now: () => Math.floor(Date.now() / 1000) };
+}
+
+/**
+ * The rate limiter's verdict on reply i of a batch (`n` bytes in the reply arena): its length as
+ * is, 0 (dropped), or the length of its truncated form (slipped).
+ */
+function limit(
+  rrl: RateLimiter,
+  b: DatagramBatch,
+  i: number,
+  hit: boolean,
+  n: number,
+  now: number,
+  handler: QueryHandler,
+): number {
+  const off = i * b.slotSize;
+  QUERY_NAME.msg = b.data;
+  QUERY_NAME.off = off;
+  QUERY_NAME.len = b.length[i];
+  const kind = handler.rrlKind(hit) as RrlKind;
+  const at = b.peerOffset(i); // before peerBytes: the dgram path fills them when asked
+  const v = rrl.check(b.peerBytes, at, b.peerV6, kind, handler.rrlName(hit), now, QUERY_NAME);
+  if (v === RRL_VERDICT.OK) return n;
+  if (v === RRL_VERDICT.DROP) return 0;
+  return truncateInPlace(b.reply, off, n);
+}
+
+/** The query name of the datagram being limited, decoded only for a log line. */
+const QUERY_NAME = {
+  msg: Buffer.alloc(0) as Buffer,
+  off: 0,
+  len: 0,
+  qname(): string {
+    try {
+      return nameToText(readName(this.msg.subarray(this.off, this.off + this.len), 12).name, false);
+    } catch {
+      return '?';
+    }
+  },
+};
 
 /** What the cap needs to know about an open TCP connection. */
 interface TcpConn {
@@ -99,13 +182,16 @@ export class DnsServer {
     this.udp.push(sock);
     const handler = this.handler;
     const forward = this.opts.forward;
+    const rrl = l.rateLimit === false ? undefined : this.opts.rateLimit;
     sock.onError((e) => this.log.error({ err: e }, 'unhandled error answering UDP queries'));
     sock.onBatch((b) => {
       const { data, reply, length, replyLength, slotSize } = b;
+      const now = rrl === undefined ? 0 : rrl.now();
       for (let i = 0; i < b.count; i++) {
         const off = i * slotSize;
         const len = length[i];
         let n = handler.fromCache(data, off, len, reply, off);
+        const hit = n !== 0;
         if (n === 0) {
           const msg = data.subarray(off, off + len);
           let r: Handled | Promise<void>;
@@ -123,6 +209,7 @@ export class DnsServer {
             n = r.length;
           }
         }
+        if (rrl !== undefined && n > 0) n = limit(rrl.limiter, b, i, hit, n, now, handler);
         replyLength[i] = n;
       }
     });

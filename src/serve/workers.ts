@@ -11,6 +11,7 @@
  */
 import type { Worker } from 'node:worker_threads';
 import type { ImageUpdate } from '../answer/image-source.js';
+import type { RateLimitConfig } from '../answer/rrl.js';
 import type { TsigKey } from '../dns/tsig.js';
 import type { Logger } from '../log.js';
 import type { ZoneState } from '../store/zone-store.js';
@@ -30,6 +31,8 @@ export interface WorkerSetup {
   /** Shared by all threads, so a server cookie made by one verifies at another (RFC 7873). */
   cookieSecret: Buffer;
   zones: ZoneStatus[];
+  /** Response rate limiting: the config and the table every thread shares (answer/rrl.ts). */
+  rateLimit?: { config: RateLimitConfig; table: SharedArrayBuffer };
 }
 
 export interface ZoneStatus {

@@ -14,6 +14,8 @@ export interface QueryOpts {
   /** Set the DO bit (implies EDNS). */
   dnssecOk?: boolean;
   timeoutMs?: number;
+  /** Local address to send from (any of 127.0.0.0/8 on Linux); default the system's choice. */
+  source?: string;
 }
 
 export function buildQuery(name: string | Buffer, type: number, opts: QueryOpts = {}): Buffer {
@@ -52,11 +54,12 @@ export function exchange(port: number, msg: Buffer, opts: QueryOpts = {}): Promi
         s.close();
         resolve(m);
       });
-      s.send(msg, port, '127.0.0.1');
+      if (opts.source) s.bind({ address: opts.source }, () => s.send(msg, port, '127.0.0.1'));
+      else s.send(msg, port, '127.0.0.1');
     });
   }
   return new Promise((resolve, reject) => {
-    const c = net.connect({ host: '127.0.0.1', port });
+    const c = net.connect({ host: '127.0.0.1', port, localAddress: opts.source });
     let buf = Buffer.alloc(0);
     const t = setTimeout(() => {
       c.destroy();

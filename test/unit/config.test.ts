@@ -706,3 +706,80 @@ describe('loadConfig', () => {
     });
   });
 });
+
+describe('rateLimit', () => {
+  test('absent: off; present: BIND defaults, the per-kind rates following responsesPerSecond', () => {
+    assert.equal(parseConfig({}).rateLimit, undefined);
+    assert.deepEqual(parseConfig({ rateLimit: { responsesPerSecond: 5, nxdomainsPerSecond: 2 } }).rateLimit, {
+      responsesPerSecond: 5,
+      referralsPerSecond: 5,
+      nodataPerSecond: 5,
+      nxdomainsPerSecond: 2,
+      errorsPerSecond: 5,
+      allPerSecond: 0,
+      window: 15,
+      slip: 2,
+      ipv4PrefixLength: 24,
+      ipv6PrefixLength: 56,
+      exemptClients: [],
+      logOnly: false,
+      maxTableSize: 20000,
+    });
+    // An empty block limits nothing (BIND: responses-per-second defaults to 0).
+    assert.equal(parseConfig({ rateLimit: {} }).rateLimit?.errorsPerSecond, 0);
+  });
+
+  test('the issue example is accepted as written', () => {
+    const r = parseConfig({
+      rateLimit: {
+        responsesPerSecond: 10,
+        nxdomainsPerSecond: 10,
+        errorsPerSecond: 10,
+        referralsPerSecond: 10,
+        window: 15,
+        slip: 2,
+        ipv4PrefixLength: 24,
+        ipv6PrefixLength: 56,
+        exemptClients: ['192.0.2.0/24'],
+        logOnly: false,
+        maxTableSize: 200000,
+      },
+    }).rateLimit;
+    assert.equal(r?.maxTableSize, 200000);
+    assert.deepEqual(r?.exemptClients, ['192.0.2.0/24']);
+  });
+
+  test('bad values are named by their path', () => {
+    rejects(
+      {
+        rateLimit: {
+          responsesPerSecond: 1001,
+          slip: 11,
+          window: 0,
+          ipv4PrefixLength: 33,
+          exemptClients: ['key:k', '192.0.2.0/40'],
+          logOnly: 'yes',
+          qpsScale: 250,
+        },
+      },
+      [
+        'rateLimit.responsesPerSecond: expected an integer 0..1000, got 1001',
+        'rateLimit.slip: expected an integer 0..10, got 11',
+        'rateLimit.window: expected an integer 1..3600, got 0',
+        'rateLimit.ipv4PrefixLength: expected an integer 0..32, got 33',
+        'rateLimit.exemptClients[0]: expected an IP address or CIDR prefix, got "key:k" (key: entries are not allowed here)',
+        'rateLimit.exemptClients[1]: expected an IP address or CIDR prefix, got "192.0.2.0/40" (prefix length must be 0..32)',
+        'rateLimit.logOnly: expected true or false, got "yes"',
+        'rateLimit.qpsScale: unknown key',
+      ],
+    );
+  });
+
+  test('listen[].rateLimit: false exempts an address; anything but a boolean is refused', () => {
+    const c = parseConfig({ listen: [{ address: '127.0.0.1', port: 53, rateLimit: false }] });
+    assert.equal(c.listen[0].rateLimit, false);
+    rejects({ listen: [{ address: '127.0.0.1', rateLimit: 'no' }] }, [
+      'listen[0].rateLimit: expected true or false, got "no"',
+    ]);
+  });
+});

@@ -157,6 +157,30 @@ for (const kind of KINDS) {
       assert.equal(st.sent, 1);
     });
 
+    it('gives the peer address as bytes (peerBytes at peerOffset), whichever is read first', async (t) => {
+      const seen: string[] = [];
+      const s = await server(t, kind, {}, (b) => {
+        for (let i = 0; i < b.count; i++) {
+          // The rate limiter reads the bytes through a reference taken before the offset.
+          const bytes = b.peerBytes;
+          const at = b.peerOffset(i);
+          seen.push(
+            `${b.peerV6} ${[...bytes.subarray(at, at + 4)].join('.')} ${[...b.peerBytes.subarray(at, at + 4)].join('.')}`,
+          );
+        }
+        echo(b);
+      });
+      for (const source of ['127.0.0.2', '127.0.0.3']) {
+        const c = dgram.createSocket('udp4');
+        t.after(() => new Promise<void>((resolve) => c.close(() => resolve())));
+        await new Promise<void>((resolve) => c.bind(0, source, resolve));
+        const got = new Promise((resolve) => c.once('message', resolve));
+        c.send('x', s.address().port, '127.0.0.1');
+        await got;
+      }
+      assert.deepEqual(seen, ['false 127.0.0.2 127.0.0.2', 'false 127.0.0.3 127.0.0.3']);
+    });
+
     it('answers a burst of 500 from 5 sockets, each reply to its own peer', async (t) => {
       let biggest = 0;
       const s = await server(t, kind, { receiveBuffer: 4 << 20 }, (b) => {
