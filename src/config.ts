@@ -91,12 +91,21 @@ export interface ZoneConfig {
   readonly maxDeletePercent?: number;
   /** Applied changes kept per zone in `changes` (older ones are pruned with their RRs). */
   readonly historyLimit: number;
+  /**
+   * What optional data answers carry, with BIND's `minimal-responses` meanings: `no-auth-recursive`
+   * (default) leaves the zone's NS out of positive answers to queries with RD; `no-auth` always;
+   * `yes` also leaves out additional data (referral glue stays); `no` adds both.
+   */
+  readonly minimalResponses: MinimalResponses;
+  /** RFC 8482: answer ANY over UDP with one RRset (BIND's `minimal-any`); off by default. */
+  readonly minimalAny: boolean;
 }
 
 /** A listen address; `rateLimit: false` exempts it from response rate limiting. */
 export interface ListenEndpoint extends Endpoint {
   readonly rateLimit?: boolean;
 }
+export type MinimalResponses = 'no-auth-recursive' | 'no-auth' | 'yes' | 'no';
 
 export interface Config {
   /** Each entry is bound for both UDP and TCP. */
@@ -225,6 +234,8 @@ export const ZONE_DEFAULTS = deepFreeze({
   maxTypesPerName: 100, // RR types at one owner (BIND 9.18.28+ default, CVE-2024-1737)
   maxDeletePercent: undefined as number | undefined, // off
   historyLimit: 100, // changes kept per zone
+  minimalResponses: 'no-auth-recursive' as MinimalResponses, // BIND 9.18's default
+  minimalAny: false, // BIND's default: ANY answered in full
 } as const);
 
 const TIMER_PAIRS = [
@@ -374,6 +385,8 @@ const zoneFieldsShape = {
     .max(100, e('a number 0..100 (percent)'))
     .optional(),
   historyLimit: intRange(1).optional(),
+  minimalResponses: oneOf(['no-auth-recursive', 'no-auth', 'yes', 'no']).optional(),
+  minimalAny: z.boolean(e('true or false')).optional(),
 };
 
 const zoneFieldsSchema = strictObject(zoneFieldsShape);
@@ -777,6 +790,8 @@ function resolveZone(
     maxTypesPerName: pick('maxTypesPerName'),
     maxDeletePercent: pick('maxDeletePercent'),
     historyLimit: pick('historyLimit'),
+    minimalResponses: pick('minimalResponses'),
+    minimalAny: pick('minimalAny'),
   };
   // Leave unset maxima out rather than present-but-undefined, so deepEqual and spreads stay tidy.
   for (const [, maxKey] of TIMER_PAIRS) {

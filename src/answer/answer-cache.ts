@@ -2,13 +2,14 @@
  * Encoded answers, reused while their zone does not change: a busy authoritative server answers
  * the same questions over and over. A hit is read straight off the request bytes — no parse into
  * objects, no string key — and costs a hash, one map lookup and two copies: the cached reply, then
- * the request's ID and question over it (keeping the query name's case, RFC 1034 §3.1; answer
- * owners are compression pointers to the question, so they follow it).
+ * the request's ID and question over it (the question is keyed in the case sent, so the copy
+ * changes nothing but the ID).
  *
  * Only plain questions are cached: QUERY, one question, no answer/authority records, at most an
  * OPT of EDNS version 0 without options (so no cookie, EXPIRE or TSIG, whose replies depend on
- * more than the question). The key is everything else the reply depends on: the name in lower
- * case, type, class, RD and CD, EDNS presence and DO, and the size limit.
+ * more than the question). The key is everything else the reply depends on: the name as sent,
+ * type, class, RD and CD, EDNS presence and DO, and the size limit (TCP, or the UDP limit — which
+ * also tells an EDNS-512 client, whose answers are minimal, from the others).
  *
  * Bounded by bytes, never emptied wholesale: when full, random entries go, except those hit since
  * they were last looked at (second chance). Random rather than oldest-first: a loop over more
@@ -50,7 +51,7 @@ export class AnswerCache {
   private bytes = 0;
   /** xorshift32 state: eviction is random but repeatable. */
   private seed = 0x9e3779b9;
-  /** The last probed question's key (lower-cased name, type, class, flags, limit) and hash. */
+  /** The last probed question's key (name as sent, type, class, flags, limit) and hash. */
   private readonly key = Buffer.allocUnsafe(MAX_NAME + 7);
   private keyLen = 0;
   private hash = 0;
@@ -94,10 +95,9 @@ export class AnswerCache {
       key[k++] = l;
       p++;
       if (p + l > end) return false;
-      for (let i = 0; i < l; i++) {
-        const c = msg[p + i];
-        key[k++] = c >= 0x41 && c <= 0x5a ? c | 0x20 : c;
-      }
+      // Exact case: owners are written in stored case and compressed case-sensitively (as
+      // BIND does), so "WwW" gets a reply of another size than "www".
+      for (let i = 0; i < l; i++) key[k++] = msg[p + i];
       p += l;
     }
     key[k++] = 0;

@@ -27,6 +27,29 @@ const COMPRESSED_RDATA = new Map<number, readonly ('name' | number)[]>([
   [15, [2, 'name']], // MX
 ]);
 
+/**
+ * Names inside the rdata of these types are written as they are (no pointer, RFC 3597 §4), but
+ * BIND 9.18 still enters them in its compression table, so later names may point into them
+ * (a CNAME target into a DNAME's, an owner into an RRSIG signer): the same here, for the same
+ * message sizes. Layouts as in COMPRESSED_RDATA; 'string' is a <character-string>.
+ */
+const TABLED_RDATA = new Map<number, readonly ('name' | 'string' | number)[]>([
+  [17, ['name', 'name']], // RP
+  [18, [2, 'name']], // AFSDB
+  [21, [2, 'name']], // RT
+  [22, ['name']], // NSAP-PTR
+  [24, [18, 'name']], // SIG
+  [26, [2, 'name', 'name']], // PX
+  [30, ['name']], // NXT
+  [33, [6, 'name']], // SRV
+  [35, [4, 'string', 'string', 'string', 'name']], // NAPTR
+  [36, [2, 'name']], // KX
+  [39, ['name']], // DNAME
+  [46, [18, 'name']], // RRSIG
+  [47, ['name']], // NSEC
+  [58, ['name', 'name']], // TALINK
+]);
+
 /** End of the uncompressed name at `pos` (stored rdata never holds pointers). */
 function nameEnd(b: Buffer, pos: number): number {
   while (pos < b.length && b[pos] !== 0) pos += 1 + b[pos];
@@ -34,24 +57,24 @@ function nameEnd(b: Buffer, pos: number): number {
   return pos + 1;
 }
 
-/** Per name: label starts and the hashes of each suffix (a name has at most 127 labels). */
-const STARTS = new Int32Array(128);
-const FOLDED = new Int32Array(128);
-const EXACT = new Int32Array(128);
-
 /** Pointers can only address the first 16 KiB of a message. */
 const MAX_POINTER = 0x3fff;
 
+/**
+ * Name compression as BIND 9.18 does it (lib/dns/compress.c), so that ns2's answers are the size
+ * of BIND's: matching is by exact octets (BIND compresses case-sensitively), a name is looked up
+ * only as a whole and without its first label, and a name written out enters the table with its
+ * first two suffixes only. Cheaper than a full suffix search, and the sizes operators and
+ * resolvers saw from the BIND secondary ns2 replaces.
+ */
 export class MessageWriter {
   readonly buf: Buffer;
   off = 0;
   private readonly limit: number;
-  /** hash of a lower-cased wire suffix → offset where it was first written */
-  private readonly names = new Map<number, number>();
-  /** hash of an exact-case wire suffix → offset, for names inside rdata */
-  private readonly exact = new Map<number, number>();
+  /** wire suffix (latin1) → offset where it was first written */
+  private readonly names = new Map<string, number>();
   /** Compression entries in the order they were added, for reset(). */
-  private added: [Map<number, number>, number][] = [];
+  private added: string[] = [];
 
   constructor(limit: number) {
     this.limit = limit;
@@ -81,90 +104,50 @@ export class MessageWriter {
   }
 
   /**
-   * Writes `wire` (uncompressed, root-terminated), pointing at an earlier copy of any suffix.
-   * Owner names match suffixes case-insensitively, so an answer's owner takes the case of the
-   * question (0x20 resolvers check it); names inside rdata match only the exact same octets, so
-   * their case is served as stored — both as BIND does.
+   * Writes `wire` (uncompressed, root-terminated), as a pointer to an earlier copy of the whole
+   * name or of all but its first label when there is one (and `compress`). Names are served in
+   * the case they are stored in, as BIND does.
    */
-  name(wire: Buffer, compress = true, exactCase = false): void {
-    // Suffixes are found by a hash of their octets (folded and exact), computed from the root
-    // up in one pass, then confirmed against the bytes already written: no strings per label.
-    let n = 0;
-    let pos = 0;
-    while (wire[pos] !== 0) {
-      STARTS[n++] = pos;
-      pos += 1 + wire[pos];
+  name(wire: Buffer, compress = true): void {
+    const first = wire[0];
+    if (first === 0) {
+      this.need(1);
+      this.buf[this.off++] = 0;
+      return;
     }
-    let hf = 0x811c9dc5 | 0;
-    let he = hf;
-    for (let i = n - 1; i >= 0; i--) {
-      const s = STARTS[i];
-      const len = wire[s];
-      hf = Math.imul(hf ^ len, 0x01000193);
-      he = Math.imul(he ^ len, 0x01000193);
-      for (let j = s + 1; j <= s + len; j++) {
-        const c = wire[j];
-        hf = Math.imul(hf ^ (c >= 0x41 && c <= 0x5a ? c | 0x20 : c), 0x01000193);
-        he = Math.imul(he ^ c, 0x01000193);
+    const whole = wire.toString('latin1');
+    if (compress) {
+      let at = this.names.get(whole);
+      if (at !== undefined) {
+        this.u16(0xc000 | at);
+        return;
       }
-      FOLDED[i] = hf & 0x3fffffff;
-      EXACT[i] = he & 0x3fffffff;
-    }
-    for (let i = 0; i < n; i++) {
-      const p = STARTS[i];
-      const fk = FOLDED[i];
-      const ek = EXACT[i];
-      if (compress) {
-        const at = exactCase ? this.exact.get(ek) : this.names.get(fk);
-        if (at !== undefined && this.sameName(wire, p, at, !exactCase)) {
+      // BIND tries the suffix after the first label only when it is not the root.
+      if (wire[first + 1] !== 0) {
+        at = this.names.get(whole.slice(first + 1));
+        if (at !== undefined) {
+          const start = this.off;
+          this.need(first + 3);
+          wire.copy(this.buf, this.off, 0, first + 1);
+          this.off += first + 1;
           this.u16(0xc000 | at);
+          this.enter(whole, start);
           return;
         }
       }
-      if (this.off <= MAX_POINTER) {
-        if (!this.names.has(fk)) {
-          this.names.set(fk, this.off);
-          this.added.push([this.names, fk]);
-        }
-        if (!this.exact.has(ek)) {
-          this.exact.set(ek, this.off);
-          this.added.push([this.exact, ek]);
-        }
-      }
-      const len = wire[p];
-      this.need(1 + len);
-      wire.copy(this.buf, this.off, p, p + 1 + len);
-      this.off += 1 + len;
     }
-    this.need(1);
-    this.buf[this.off++] = 0;
+    const start = this.off;
+    this.bytes(wire);
+    this.enter(whole, start);
+    const second = first + 1;
+    if (wire[second] !== 0) this.enter(whole.slice(second), start + second);
   }
 
-  /** Whether the suffix of `wire` at `p` equals the name written at `at` (pointers followed). */
-  private sameName(wire: Buffer, p: number, at: number, fold: boolean): boolean {
-    const b = this.buf;
-    let q = at;
-    for (let labels = 0; labels < 128; labels++) {
-      let l = b[q];
-      while ((l & 0xc0) === 0xc0) {
-        q = ((l & 0x3f) << 8) | b[q + 1];
-        l = b[q];
-      }
-      if (l !== wire[p]) return false;
-      if (l === 0) return true;
-      for (let j = 1; j <= l; j++) {
-        let x = wire[p + j];
-        let y = b[q + j];
-        if (fold) {
-          if (x >= 0x41 && x <= 0x5a) x |= 0x20;
-          if (y >= 0x41 && y <= 0x5a) y |= 0x20;
-        }
-        if (x !== y) return false;
-      }
-      p += 1 + l;
-      q += 1 + l;
-    }
-    return false;
+  /** Adds a suffix written at `at` to the table (the first copy wins, as a pointer target). */
+  private enter(suffix: string, at: number): void {
+    if (at > MAX_POINTER || this.names.has(suffix)) return;
+    this.names.set(suffix, at);
+    this.added.push(suffix);
   }
 
   rr(owner: Buffer, type: number, klass: number, ttl: number, rdata: Buffer): void {
@@ -172,26 +155,31 @@ export class MessageWriter {
     this.u16(type);
     this.u16(klass);
     this.u32(ttl);
-    const layout = COMPRESSED_RDATA.get(type);
+    const compressed = COMPRESSED_RDATA.get(type);
+    const layout = compressed ?? TABLED_RDATA.get(type);
     if (!layout) {
       this.u16(rdata.length);
       this.bytes(rdata);
       return;
     }
-    // Names inside RFC 1035 rdata may be compressed too (RFC 3597 §4), as BIND does.
+    // Names inside RFC 1035 rdata may be compressed too (RFC 3597 §4), as BIND does; the
+    // others are written whole but entered in the table.
     const lenAt = this.off;
     this.u16(0);
     let pos = 0;
     for (const f of layout) {
+      if (pos >= rdata.length) break;
       if (f === 'name') {
         const end = nameEnd(rdata, pos);
-        this.name(rdata.subarray(pos, end), true, true);
+        this.name(rdata.subarray(pos, end), compressed !== undefined);
         pos = end;
       } else {
-        this.bytes(rdata.subarray(pos, pos + f));
-        pos += f;
+        const n = f === 'string' ? 1 + rdata[pos] : f;
+        this.bytes(rdata.subarray(pos, pos + n));
+        pos += n;
       }
     }
+    this.bytes(rdata.subarray(pos));
     this.setU16(lenAt, this.off - lenAt - 2);
   }
 
@@ -203,10 +191,7 @@ export class MessageWriter {
   /** Rolls back to `m`, forgetting compression targets written after it. */
   reset(m: Mark): void {
     this.off = m.off;
-    while (this.added.length > m.entries) {
-      const [map, key] = this.added.pop()!;
-      map.delete(key);
-    }
+    while (this.added.length > m.entries) this.names.delete(this.added.pop()!);
   }
 
   setU16(at: number, v: number): void {

@@ -13,6 +13,8 @@
  * Each resolves once the change holds everywhere (the workers acknowledged it), so a caller that
  * awaits it can tell its client "done".
  */
+
+import type { AnswerPolicy } from '../answer/minimal.js';
 import type { ZoneConfig } from '../config.js';
 import { textToName } from '../dns/name.js';
 import type { Logger } from '../log.js';
@@ -45,8 +47,15 @@ export function serveStored(
     allowNotify: notifyAcl(z),
     allowTransfer: acl(z.allowTransfer),
     answers,
+    policy: policyOf(z),
   });
 }
+
+/** What optional data the zone's answers carry (answer/minimal.ts). */
+const policyOf = (z: ZoneConfig): AnswerPolicy => ({
+  minimalResponses: z.minimalResponses,
+  minimalAny: z.minimalAny,
+});
 
 export interface ZoneSetDeps {
   store: ZoneStore;
@@ -139,6 +148,15 @@ export class ZoneSet {
     if (!entry) throw new Error(`zone ${z.name} is not served`);
     entry.allowNotify = notifyAcl(z);
     entry.allowTransfer = acl(z.allowTransfer);
+    const policy = policyOf(z);
+    if (
+      policy.minimalResponses !== entry.policy.minimalResponses ||
+      policy.minimalAny !== entry.policy.minimalAny
+    ) {
+      entry.policy = policy;
+      // Answers cached under the old policy are stale; the serving workers learn the new one.
+      this.deps.table.changed(z.name);
+    }
     this.deps.scheduler.updateZone(z);
     this.deps.log.info({ zone: z.name, fields }, 'zone settings changed');
     this.emit({ kind: 'changed', zone: z.name });

@@ -4,10 +4,11 @@
  */
 
 import { AnswerCache } from '../answer/answer-cache.js';
+import { minimalBits } from '../answer/minimal.js';
 import { nameHash, RRL_KIND, responseHash, responseKind } from '../answer/rrl.js';
 import { EDE, type EdnsOption, OPTION, u32 } from '../dns/edns.js';
-import { OPCODE, RCODE } from '../dns/message.js';
-import { equalNames, nameToText } from '../dns/name.js';
+import { FLAG_RD, OPCODE, RCODE } from '../dns/message.js';
+import { equalNames, nameToText, toLower } from '../dns/name.js';
 import { CLASS, TYPE } from '../dns/types.js';
 import type { Logger } from '../log.js';
 import { Cookies } from './cookies.js';
@@ -162,7 +163,11 @@ export class QueryHandler {
     let spec: ResponseSpec | typeof FORWARD;
     try {
       if (checked?.kind === 'malformed') spec = this.base(q, RCODE.FORMERR);
-      else spec = q.opcode === OPCODE.NOTIFY ? this.notify(q, peerText(peer), signed?.key) : this.answer(q);
+      else
+        spec =
+          q.opcode === OPCODE.NOTIFY
+            ? this.notify(q, peerText(peer), signed?.key)
+            : this.answer(q, transport);
     } catch (e) {
       this.log.error({ err: e }, 'query failed');
       spec = this.base(q, RCODE.SERVFAIL);
@@ -197,7 +202,7 @@ export class QueryHandler {
     };
   }
 
-  private answer(q: Query): ResponseSpec | typeof FORWARD {
+  private answer(q: Query, transport: Transport): ResponseSpec | typeof FORWARD {
     // RFC 6891 §6.1.3: we speak EDNS version 0 only.
     if (q.edns && q.edns.version > 0) return this.base(q, RCODE.BADVERS);
     // OPT is a pseudo-RR, never a question (RFC 6891 §6.1.1).
@@ -220,10 +225,19 @@ export class QueryHandler {
         { code: OPTION.EDE, data: Buffer.concat([Buffer.from([code >> 8, code & 0xff]), Buffer.from(text)]) },
       ]);
     }
+    const minimal = minimalBits(
+      entry.policy,
+      (q.flags & FLAG_RD) !== 0,
+      q.qtype,
+      transport === 'tcp',
+      q.edns?.udpSize,
+    );
+    // Owners are written as stored (lower case), like BIND's; only the question keeps the case sent.
     const res = this.zones.read(() =>
-      lookup(this.zones, q.qname, q.qtype, {
-        recursionDesired: (q.flags & 0x0100) !== 0,
+      lookup(this.zones, toLower(q.qname), q.qtype, {
+        minimal,
         dnssecOk: q.edns?.dnssecOk === true,
+        asSent: q.qname,
       }),
     );
     for (const set of res.answer)

@@ -7,6 +7,7 @@
  * Names are handled as nameKey()s (root-first length-prefixed labels): the key of an ancestor is a
  * prefix of the key of its descendant, so walking down from the apex is slicing one buffer.
  */
+import { MINIMAL_ANY, NO_ADDITIONAL, NO_AUTHORITY } from '../answer/minimal.js';
 import { canonicalKey, type Nsec3Param, nsec3Hash, parseNsec3Param } from '../dns/dnssec.js';
 import { RCODE } from '../dns/message.js';
 import { fromLabels, keyToName, labels, nameKey, readName, stripLabels } from '../dns/name.js';
@@ -45,10 +46,18 @@ export interface ZoneFinder {
 }
 
 export interface LookupOptions {
-  /** RD was set: BIND's default `minimal-responses no-auth-recursive` then omits the apex NS. */
-  recursionDesired: boolean;
+  /**
+   * Optional data left out (answer/minimal.ts: NO_AUTHORITY, NO_ADDITIONAL, MINIMAL_ANY), as
+   * minimalBits() decides it for the query; 0 adds everything BIND's `minimal-responses no` would.
+   */
+  minimal: number;
   /** DO was set (RFC 3225): add RRSIGs and denial proofs from signed zones. */
   dnssecOk?: boolean;
+  /**
+   * The query name in the case it was sent (`qname` is lower case): a CNAME synthesized from a
+   * DNAME keeps it in its owner and target, as BIND's does (RFC 6672 §2.2: the owner is QNAME).
+   */
+  asSent?: Buffer;
 }
 
 type Node = Map<number, StoredRRset>;
@@ -86,9 +95,15 @@ export function lookup(zones: ZoneFinder, qname: Buffer, qtype: number, opts: Lo
     if (!step) break;
     name = step.next;
   }
-  // A positive answer (authority holds at most a wildcard's denial proof) gets the apex NS.
+  // A positive answer (authority holds at most a wildcard's denial proof) gets the apex NS
+  // (BIND's query_addauth), unless minimal responses leave it out.
   const positive = res.rcode === RCODE.NOERROR && res.answer.length > 0;
-  if (last && positive && !res.authority.some((s) => s.type === TYPE.SOA || s.type === TYPE.NS)) {
+  if (
+    last &&
+    positive &&
+    (opts.minimal & NO_AUTHORITY) === 0 &&
+    !res.authority.some((s) => s.type === TYPE.SOA || s.type === TYPE.NS)
+  ) {
     last.addApexNs();
   }
   return res;
@@ -171,7 +186,10 @@ class ZoneAnswer {
       encloser = len;
       if (node.has(TYPE.NS)) return this.referral(ancestorName(name, key, len), node, first);
       const dname = node.get(TYPE.DNAME);
-      if (dname) return this.synthesizeFromDname(ancestorName(name, key, len), node, dname, name);
+      if (dname) {
+        const asked = first && this.opts.asSent ? this.opts.asSent : name;
+        return this.synthesizeFromDname(ancestorName(name, key, len), node, dname, asked);
+      }
     }
 
     const node = this.node(key);
@@ -234,28 +252,21 @@ class ZoneAnswer {
     wildcard?: { ce: Buffer; nextCloser: Buffer },
   ): Step {
     const { res, qtype } = this;
-    if (qtype === TYPE.ANY) {
-      // BIND 9.18 (minimal-any no) returns every RRset, RRSIGs included whatever DO says;
-      // RFC 8482 minimal ANY is not its default.
-      for (const [type, set] of node) res.answer.push(rrset(owner, type < 0x10000 ? type : TYPE.RRSIG, set));
-      this.addAdditional();
-      return undefined;
-    }
+    if (qtype === TYPE.ANY) return this.answerAny(owner, node);
     if (qtype === TYPE.RRSIG) {
-      const sigs = [...node].filter(([t]) => t >= 0x10000).flatMap(([, s]) => s.rdatas);
-      if (sigs.length > 0) {
-        res.answer.push({
-          owner,
-          type: TYPE.RRSIG,
-          ttl: node.get(sigKey(TYPE.SOA))?.ttl ?? [...node.values()][0].ttl,
-          rdatas: sigs,
-        });
-        return undefined;
+      // Each RRSIG RRset (one per covered type) keeps its own TTL, that of the RRset it covers
+      // (RFC 4034 §3); BIND answers them as separate RRsets.
+      let found = false;
+      for (const [k, set] of node) {
+        if (k < 0x10000) continue;
+        res.answer.push(rrset(owner, TYPE.RRSIG, set));
+        found = true;
       }
+      if (found) return undefined;
     }
     if (node.has(qtype)) {
       this.add(res.answer, owner, qtype, node);
-      this.addAdditional();
+      if ((this.opts.minimal & NO_ADDITIONAL) === 0) this.addAdditional();
       return undefined;
     }
     const cname = node.get(TYPE.CNAME);
@@ -278,6 +289,22 @@ class ZoneAnswer {
       this.nsecAt(source, node);
       if (wildcard) this.nsecCover(owner);
     }
+    return undefined;
+  }
+
+  /**
+   * ANY from authoritative data as BIND 9.18 answers it: every RRset, RRSIGs included whatever
+   * DO says, no additional data. With minimalAny (RFC 8482 §4.1, UDP only) just the first RRset,
+   * with its RRSIG only when DO is set.
+   */
+  private answerAny(owner: Buffer, node: Node): Step {
+    const { res } = this;
+    if ((this.opts.minimal & MINIMAL_ANY) === 0) {
+      for (const [type, set] of node) res.answer.push(rrset(owner, type < 0x10000 ? type : TYPE.RRSIG, set));
+      return undefined;
+    }
+    const first = [...node.keys()].find((k) => k < 0x10000);
+    if (first !== undefined) this.add(res.answer, owner, first, node);
     return undefined;
   }
 
@@ -326,23 +353,26 @@ class ZoneAnswer {
     // then served as the answer to SOA queries for the zone.
     const zero = this.qtype === TYPE.SOA && this.res.rcode === RCODE.NXDOMAIN;
     const ttl = zero ? 0 : Math.min(soa.ttl, parseSoa(soa.rdatas[0]).minimum);
-    this.res.authority.push({ owner: this.zone.apex, type: TYPE.SOA, ttl, rdatas: soa.rdatas.slice(0, 1) });
+    // First in authority, ahead of any proof already added (a wildcard's), as BIND orders it.
+    const sets: RRset[] = [{ owner: this.zone.apex, type: TYPE.SOA, ttl, rdatas: soa.rdatas.slice(0, 1) }];
     const sigs = this.dnssec ? this.apex().get(sigKey(TYPE.SOA)) : undefined;
-    if (sigs) this.res.authority.push({ owner: this.zone.apex, type: TYPE.RRSIG, ttl, rdatas: sigs.rdatas });
+    if (sigs) sets.push({ owner: this.zone.apex, type: TYPE.RRSIG, ttl, rdatas: sigs.rdatas });
+    this.res.authority.unshift(...sets);
   }
 
   /**
-   * Positive answers carry the zone's NS in authority unless RD was set (BIND's default
-   * `minimal-responses no-auth-recursive`), and not when the answer already holds that RRset.
+   * The zone's NS in the authority section of a positive answer, ahead of any wildcard proof,
+   * unless the answer already holds that RRset; with their addresses unless minimal responses
+   * (or ANY, whose answers BIND gives no additional data) leave them out.
    */
   addApexNs(): void {
-    // BIND leaves the NS out of DNSKEY and DS answers too (fetched by validators, not for data).
-    if (this.opts.recursionDesired || this.qtype === TYPE.DNSKEY || this.qtype === TYPE.DS) return;
     const apexLen = this.zone.apex.length;
     if (this.res.answer.some((s) => s.type === TYPE.NS && s.owner.length === apexLen)) return;
     if (!this.apex().has(TYPE.NS)) return;
+    const proof = this.res.authority.splice(0);
     this.add(this.res.authority, this.zone.apex, TYPE.NS, this.apex());
-    this.addAdditional();
+    this.res.authority.push(...proof);
+    if ((this.opts.minimal & NO_ADDITIONAL) === 0 && this.qtype !== TYPE.ANY) this.addAdditional();
   }
 
   /** RFC 1034 §4.3.2 step 6: addresses of NS, MX and SRV targets we hold, each once. */
@@ -354,7 +384,10 @@ class ZoneAnswer {
       if (at < 0) continue;
       for (const r of set.rdatas) targets.push(readName(r, at).name);
     }
-    const done = new Set(res.additional.map((s) => `${nameKey(s.owner).toString('latin1')}/${s.type}`));
+    // An RRset already in the message is not repeated (BIND checks every section).
+    const done = new Set(
+      [...res.answer, ...res.additional].map((s) => `${nameKey(s.owner).toString('latin1')}/${s.type}`),
+    );
     for (const t of targets) {
       const key = nameKey(t);
       if (!key.subarray(0, this.apexKey.length).equals(this.apexKey)) continue;

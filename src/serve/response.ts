@@ -1,8 +1,8 @@
 /**
  * Response encoding: header, echoed question, the three sections with name compression, and an
  * OPT record when the query had one (RFC 6891 §6.1.1). When the sections do not fit the size
- * limit, whole RRsets are cut: additional data is simply left out, while a cut in the answer or
- * authority sets TC so the client retries over TCP (RFC 2181 §9).
+ * limit they are cut as BIND cuts them (see encodeResponse): a cut in the answer or authority
+ * sets TC so the client retries over TCP (RFC 2181 §9); additional data is just left out.
  */
 import { type EdnsOption, encodeOptions } from '../dns/edns.js';
 import { FLAG_AA, FLAG_CD, FLAG_QR, FLAG_RD, FLAG_TC } from '../dns/message.js';
@@ -46,23 +46,35 @@ export function encodeResponse(spec: ResponseSpec, limit: number): Buffer {
   let tc = false;
   const afterQuestion = w.mark();
   const counts = [0, 0, 0];
-  const sections = [spec.answer ?? [], spec.authority ?? [], spec.additional ?? []];
+  // RFC 2181 §9 lets a truncated reply hold what fits. BIND 9.18 (lib/dns/message.c) sends a
+  // client without EDNS every RR that fits, up to the first that does not (even inside an
+  // RRset), and an EDNS client the question alone (it retries over TCP anyway). Additional data
+  // is optional: it stops at the first RRset that does not fit, without TC.
+  const partial = !spec.edns;
+  const sections = [spec.answer ?? [], spec.authority ?? [], additionalOrder(spec.additional ?? [])];
   outer: for (let s = 0; s < 3; s++) {
     for (const set of sections[s]) {
       const m = w.mark();
+      let rrs = 0;
       try {
         for (const rdata of set.rdatas) {
-          w.rr(set.owner, set.type, set.klass ?? CLASS.IN, set.ttl, rdata);
-          if (w.off + reserve > limit) throw new Overflow();
+          const rr = w.mark();
+          try {
+            w.rr(set.owner, set.type, set.klass ?? CLASS.IN, set.ttl, rdata);
+            if (w.off + reserve > limit) throw new Overflow();
+          } catch (e) {
+            if (partial && s < 2 && e instanceof Overflow) w.reset(rr);
+            throw e;
+          }
+          rrs++;
         }
-        counts[s] += set.rdatas.length;
+        counts[s] += rrs;
       } catch (e) {
         if (!(e instanceof Overflow)) throw e;
-        w.reset(m);
+        if (partial && s < 2) counts[s] += rrs;
+        else w.reset(m);
         if (s < 2) {
           tc = true;
-          // Like BIND: an EDNS client gets an empty TC reply (it will retry over TCP anyway);
-          // a plain one gets the RRsets that fit.
           if (spec.edns) {
             w.reset(afterQuestion);
             counts.fill(0);
@@ -95,4 +107,25 @@ export function encodeResponse(spec: ResponseSpec, limit: number): Buffer {
   w.setU16(8, counts[1]);
   w.setU16(10, counts[2]);
   return w.finish();
+}
+
+/**
+ * The additional section in BIND's rendering order (lib/dns/message.c, wrong_priority()):
+ * addresses first, then RRSIG and DNSKEY, then the rest, each in the order given; class IN only.
+ * So when space runs out it is the signatures that go, not the addresses.
+ */
+function additionalOrder(sets: RRset[]): RRset[] {
+  if (sets.length < 2) return sets;
+  const rank = (s: RRset) =>
+    s.klass !== undefined && s.klass !== CLASS.IN
+      ? 0
+      : s.type === TYPE.A || s.type === TYPE.AAAA
+        ? 0
+        : s.type === TYPE.RRSIG || s.type === TYPE.DNSKEY
+          ? 1
+          : 2;
+  let sorted = true;
+  for (let i = 1; i < sets.length && sorted; i++) sorted = rank(sets[i - 1]) <= rank(sets[i]);
+  if (sorted) return sets;
+  return [0, 1, 2].flatMap((r) => sets.filter((s) => rank(s) === r));
 }

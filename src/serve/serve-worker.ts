@@ -22,8 +22,13 @@ const table = new ZoneTable();
 const status = (z: ZoneStatus) => {
   const e =
     table.get(z.name) ??
-    table.add(z.name, Buffer.from(z.apex), undefined, { state: z.state, answers: z.answers });
+    table.add(z.name, Buffer.from(z.apex), undefined, {
+      state: z.state,
+      answers: z.answers,
+      policy: z.policy,
+    });
   e.state = z.state;
+  e.policy = z.policy;
   e.expiresAt = z.expiresAt;
 };
 for (const z of setup.zones) status(z);

@@ -9,8 +9,10 @@
  * Each commit reaches every worker as one message carrying the new image (or patch); a worker
  * answers each query wholly from one image, so no answer mixes two versions.
  */
+
 import type { Worker } from 'node:worker_threads';
 import type { ImageUpdate } from '../answer/image-source.js';
+import type { AnswerPolicy } from '../answer/minimal.js';
 import type { RateLimitConfig } from '../answer/rrl.js';
 import type { TsigKey } from '../dns/tsig.js';
 import type { Logger } from '../log.js';
@@ -41,6 +43,7 @@ export interface ZoneStatus {
   state: ZoneState;
   expiresAt: number | null;
   answers: boolean;
+  policy: AnswerPolicy;
 }
 
 export type ToWorker =
@@ -64,6 +67,7 @@ export const statusOf = (e: ZoneEntry): ZoneStatus => ({
   state: e.state,
   answers: e.answers,
   expiresAt: e.expiresAt,
+  policy: e.policy,
 });
 
 export class ServingWorkers {

@@ -3,6 +3,7 @@
  * that has no served version yet (never loaded, or expired) is known but not served: SERVFAIL.
  */
 import type { ImageUpdate } from '../answer/image-source.js';
+import { type AnswerPolicy, DEFAULT_POLICY } from '../answer/minimal.js';
 import { ZoneImage } from '../answer/zone-image.js';
 import { labelCount, stripLabels, toLower } from '../dns/name.js';
 import type { ZoneState, ZoneStore } from '../store/zone-store.js';
@@ -30,6 +31,8 @@ export interface ZoneEntry {
   allowNotify: AclMatch;
   /** Who may transfer the zone from us (AXFR/IXFR out); nobody by default. */
   allowTransfer: AclMatch;
+  /** What optional data its answers carry (config minimalResponses, minimalAny). */
+  policy: AnswerPolicy;
 }
 
 /** Without an image and without SQLite (a serving worker), a zone is answered elsewhere. */
@@ -107,6 +110,7 @@ export class ZoneTable implements ZoneFinder {
       allowNotify?: AclMatch;
       allowTransfer?: AclMatch;
       answers?: boolean;
+      policy?: AnswerPolicy;
     },
   ): ZoneEntry {
     this.store = store;
@@ -120,6 +124,7 @@ export class ZoneTable implements ZoneFinder {
       expiresAt: init.expiresAt ?? null,
       allowNotify: init.allowNotify ?? (() => false),
       allowTransfer: init.allowTransfer ?? (() => false),
+      policy: init.policy ?? DEFAULT_POLICY,
     };
     this.byApex.set(lower.toString('latin1'), entry);
     this.byName.set(name, entry);

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { DEFAULT_POLICY, minimalBits } from '../../src/answer/minimal.js';
 import { RCODE } from '../../src/dns/message.js';
 import { nameToText, textToName } from '../../src/dns/name.js';
 import { type LookupResult, lookup } from '../../src/serve/lookup.js';
@@ -19,7 +20,9 @@ before(() => {
 after(() => store.close());
 
 const q = (name: string, type: keyof typeof TYPES | number, rd = true) =>
-  lookup(table, n(name), typeof type === 'number' ? type : TYPES[type], { recursionDesired: rd });
+  lookup(table, n(name), typeof type === 'number' ? type : TYPES[type], {
+    minimal: minimalBits(DEFAULT_POLICY, rd, typeof type === 'number' ? type : TYPES[type], false, undefined),
+  });
 
 /** "owner TYPE" lines of a section, to compare shapes. */
 const shape = (sets: LookupResult['answer']) =>
