@@ -180,6 +180,7 @@ export class QueryHandler {
       const data = this.cookies.reply(checked, cookie.data, peerText(peer));
       spec.edns.options = [...(spec.edns.options ?? []), { code: OPTION.COOKIE, data }];
     }
+    if (signed) spec.signed = true;
     const reply = encodeResponse(spec, limit - (signed?.reserve ?? 0));
     if (cacheable && spec.rcode !== RCODE.SERVFAIL)
       this.cache.store(reply, this.answeredFrom, this.spansZones, generation, this.kind, this.bucket);
@@ -198,6 +199,7 @@ export class QueryHandler {
       answer: undefined,
       authority: undefined,
       additional: undefined,
+      signed: undefined,
       edns: q.edns ? { dnssecOk: q.edns.dnssecOk, udpSize: this.opts.udpSize, options } : undefined,
     };
   }

@@ -257,9 +257,9 @@ class ZoneAnswer {
       // Each RRSIG RRset (one per covered type) keeps its own TTL, that of the RRset it covers
       // (RFC 4034 §3); BIND answers them as separate RRsets.
       let found = false;
-      for (const [k, set] of node) {
+      for (const k of bindOrder(node)) {
         if (k < 0x10000) continue;
-        res.answer.push(rrset(owner, TYPE.RRSIG, set));
+        res.answer.push(rrset(owner, TYPE.RRSIG, node.get(k)!));
         found = true;
       }
       if (found) return undefined;
@@ -299,11 +299,12 @@ class ZoneAnswer {
    */
   private answerAny(owner: Buffer, node: Node): Step {
     const { res } = this;
+    const order = bindOrder(node);
     if ((this.opts.minimal & MINIMAL_ANY) === 0) {
-      for (const [type, set] of node) res.answer.push(rrset(owner, type < 0x10000 ? type : TYPE.RRSIG, set));
+      for (const k of order) res.answer.push(rrset(owner, k < 0x10000 ? k : TYPE.RRSIG, node.get(k)!));
       return undefined;
     }
-    const first = [...node.keys()].find((k) => k < 0x10000);
+    const first = order.find((k) => k < 0x10000);
     if (first !== undefined) this.add(res.answer, owner, first, node);
     return undefined;
   }
@@ -465,6 +466,45 @@ class ZoneAnswer {
     this.proven.add(id);
     this.add(this.res.authority, owner, type, node);
   }
+}
+
+/**
+ * Types BIND 9.18's zone database keeps at the head of a node's list (lib/dns/rbtdb.c,
+ * prio_type), with their RRSIGs.
+ */
+const PRIO_TYPES = new Set<number>([
+  TYPE.SOA,
+  TYPE.A,
+  TYPE.MX,
+  TYPE.AAAA,
+  TYPE.NSEC,
+  TYPE.NSEC3,
+  TYPE.NS,
+  TYPE.DS,
+  TYPE.CNAME,
+  TYPE.DNAME,
+  TYPE.SVCB,
+  TYPE.HTTPS,
+  TYPE.DNSKEY,
+  TYPE.SRV,
+  TYPE.TXT,
+  TYPE.PTR,
+  TYPE.NAPTR,
+]);
+
+/**
+ * A node's RRset keys in the order a BIND 9.18 secondary lists them (for ANY and RRSIG answers,
+ * whose order decides name compression and what fits a truncated reply): its database puts each
+ * new type first (priority types) or after the priority types (the rest), so the list is the
+ * arrival order reversed, priority types ahead; the apex SOA arrives last in a transfer (the
+ * closing SOA commits it). Stored order is arrival order (the transfer's).
+ */
+function bindOrder(node: Node): number[] {
+  const keys = [...node.keys()];
+  const soa = keys.indexOf(TYPE.SOA);
+  if (soa >= 0) keys.push(...keys.splice(soa, 1));
+  const prio = (k: number) => PRIO_TYPES.has(k < 0x10000 ? k : k - 0x10000);
+  return [...keys.filter(prio).reverse(), ...keys.filter((k) => !prio(k)).reverse()];
 }
 
 function rrset(owner: Buffer, type: number, set: StoredRRset): RRset {

@@ -23,6 +23,8 @@ export interface ResponseSpec {
   answer?: RRset[];
   authority?: RRset[];
   additional?: RRset[];
+  /** The reply will be TSIG-signed: truncation then keeps the question alone, as with EDNS. */
+  signed?: boolean;
   /** Present when the query carried OPT: we reply with our own. */
   edns?: { dnssecOk: boolean; udpSize: number; options?: EdnsOption[] };
 }
@@ -48,9 +50,10 @@ export function encodeResponse(spec: ResponseSpec, limit: number): Buffer {
   const counts = [0, 0, 0];
   // RFC 2181 §9 lets a truncated reply hold what fits. BIND 9.18 (lib/dns/message.c) sends a
   // client without EDNS every RR that fits, up to the first that does not (even inside an
-  // RRset), and an EDNS client the question alone (it retries over TCP anyway). Additional data
+  // RRset), and an EDNS or TSIG client the question alone (it retries over TCP anyway; BIND's
+  // dns_message_renderend). Additional data
   // is optional: it stops at the first RRset that does not fit, without TC.
-  const partial = !spec.edns;
+  const partial = !spec.edns && !spec.signed;
   const sections = [spec.answer ?? [], spec.authority ?? [], additionalOrder(spec.additional ?? [])];
   outer: for (let s = 0; s < 3; s++) {
     for (const set of sections[s]) {
@@ -75,7 +78,7 @@ export function encodeResponse(spec: ResponseSpec, limit: number): Buffer {
         else w.reset(m);
         if (s < 2) {
           tc = true;
-          if (spec.edns) {
+          if (!partial) {
             w.reset(afterQuestion);
             counts.fill(0);
           }

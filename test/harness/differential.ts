@@ -272,7 +272,7 @@ export async function compareAll(s: Pair, qs: Question[], udpBatch = 48): Promis
     const ref = typeof s.bind === 'function' ? s.bind(q) : s.bind.port;
     const [ours, theirs] = await Promise.all([ask(s.ns2.port), ask(ref)]);
     compared++;
-    const parts = differences(ours, theirs, q.type, q.name);
+    const parts = differences(ours, theirs, q.name);
     if (parts.length > 0) diffs.push({ q, parts, ns2: ours, bind: theirs });
   };
   for (const [list, batch] of [
