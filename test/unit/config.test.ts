@@ -74,7 +74,27 @@ describe('defaults', () => {
       maxRecordsPerType: 100,
       maxTypesPerName: 100,
       historyLimit: 100,
+      minimalResponses: 'no-auth-recursive',
+      minimalAny: false,
     });
+  });
+
+  test('minimalResponses and minimalAny: the values BIND takes, zone over defaults, bad values named', () => {
+    const config = parseConfig({
+      defaults: { minimalResponses: 'yes', minimalAny: true },
+      zones: [zone({ name: 'a.test' }), zone({ name: 'b.test', minimalResponses: 'no-auth', minimalAny: false })],
+    });
+    assert.deepEqual(
+      config.zones.map((z) => [z.minimalResponses, z.minimalAny]),
+      [
+        ['yes', true],
+        ['no-auth', false],
+      ],
+    );
+    assert.throws(
+      () => parseConfig({ zones: [zone({ minimalResponses: 'sometimes', minimalAny: 'yes' })] }),
+      (e: Error) => /zones\[0\]\.minimalResponses/.test(e.message) && /zones\[0\]\.minimalAny/.test(e.message),
+    );
   });
 
   test('transfer guards: per-type and per-name limits, maxDeletePercent off by default', () => {
