@@ -8,7 +8,7 @@
  * Only plain questions are cached: QUERY, one question, no answer/authority records, at most an
  * OPT of EDNS version 0 without options (so no cookie, EXPIRE or TSIG, whose replies depend on
  * more than the question). The key is everything else the reply depends on: the name as sent,
- * type, class, RD and CD, EDNS presence and DO, and the size limit (TCP, or the UDP limit — which
+ * type, class, RD, CD and AD, EDNS presence and DO, and the size limit (TCP, or the UDP limit — which
  * also tells an EDNS-512 client, whose answers are minimal, from the others).
  *
  * Bounded by bytes, never emptied wholesale: when full, random entries go, except those hit since
@@ -106,7 +106,7 @@ export class AnswerCache {
     for (let i = 0; i < 4; i++) key[k++] = msg[p + i];
     p += 4;
     this.questionLen = p - off - 12;
-    let flags = (b2 & 0x01) | ((b3 & 0x10) >> 3); // RD, CD
+    let flags = (b2 & 0x01) | ((b3 & 0x10) >> 3) | ((b3 & 0x20) >> 1); // RD, CD, AD
     let limit = tcp ? TCP_LIMIT : PLAIN_UDP;
     if (msg[off + 11] === 1) {
       // OPT: root owner, type 41, class = payload size, ttl = ext-rcode, version, DO; no options.

@@ -7,7 +7,7 @@ import { AnswerCache } from '../answer/answer-cache.js';
 import { minimalBits } from '../answer/minimal.js';
 import { nameHash, RRL_KIND, responseHash, responseKind } from '../answer/rrl.js';
 import { EDE, type EdnsOption, OPTION, u32 } from '../dns/edns.js';
-import { FLAG_RD, OPCODE, RCODE } from '../dns/message.js';
+import { FLAG_AD, FLAG_RD, OPCODE, RCODE } from '../dns/message.js';
 import { equalNames, nameToText, toLower } from '../dns/name.js';
 import { CLASS, TYPE } from '../dns/types.js';
 import type { Logger } from '../log.js';
@@ -199,6 +199,7 @@ export class QueryHandler {
       answer: undefined,
       authority: undefined,
       additional: undefined,
+      adUntilWritten: undefined,
       signed: undefined,
       edns: q.edns ? { dnssecOk: q.edns.dnssecOk, udpSize: this.opts.udpSize, options } : undefined,
     };
@@ -232,7 +233,8 @@ export class QueryHandler {
       (q.flags & FLAG_RD) !== 0,
       q.qtype,
       transport === 'tcp',
-      q.edns?.udpSize,
+      // BIND caps the client's size at its own (max-udp-size) before its 512-octet rule.
+      q.edns ? Math.min(q.edns.udpSize, this.opts.udpSize) : undefined,
     );
     // Owners are written as stored (lower case), like BIND's; only the question keeps the case sent.
     const res = this.zones.read(() =>
@@ -247,6 +249,7 @@ export class QueryHandler {
     if (this.classify) this.countAs(q, entry, res);
     const spec = this.base(q, res.rcode, this.expireOption(q, entry));
     spec.aa = res.aa;
+    spec.adUntilWritten = (q.flags & FLAG_AD) !== 0 || q.edns?.dnssecOk === true;
     spec.answer = res.answer;
     spec.authority = res.authority;
     spec.additional = res.additional;

@@ -5,7 +5,7 @@
  * sets TC so the client retries over TCP (RFC 2181 §9); additional data is just left out.
  */
 import { type EdnsOption, encodeOptions } from '../dns/edns.js';
-import { FLAG_AA, FLAG_CD, FLAG_QR, FLAG_RD, FLAG_TC } from '../dns/message.js';
+import { FLAG_AA, FLAG_AD, FLAG_CD, FLAG_QR, FLAG_RD, FLAG_TC } from '../dns/message.js';
 import { ROOT } from '../dns/name.js';
 import { CLASS, TYPE } from '../dns/types.js';
 import { MessageWriter, Overflow } from '../dns/writer.js';
@@ -23,6 +23,12 @@ export interface ResponseSpec {
   answer?: RRset[];
   authority?: RRset[];
   additional?: RRset[];
+  /**
+   * An answer from zone data to a query with AD or DO: BIND sets AD on it and clears it with the
+   * first RRset it writes in answer or authority (zone data is not validated data, RFC 6840
+   * §5.8), so AD stays only when a truncated reply without EDNS stops inside the first RRset.
+   */
+  adUntilWritten?: boolean;
   /** The reply will be TSIG-signed: truncation then keeps the question alone, as with EDNS. */
   signed?: boolean;
   /** Present when the query carried OPT: we reply with our own. */
@@ -50,41 +56,36 @@ export function encodeResponse(spec: ResponseSpec, limit: number): Buffer {
   const counts = [0, 0, 0];
   // RFC 2181 §9 lets a truncated reply hold what fits. BIND 9.18 (lib/dns/message.c) sends a
   // client without EDNS every RR that fits, up to the first that does not (even inside an
-  // RRset), and an EDNS or TSIG client the question alone (it retries over TCP anyway; BIND's
-  // dns_message_renderend). Additional data
-  // is optional: it stops at the first RRset that does not fit, without TC.
+  // RRset), and an EDNS or TSIG client the question alone (it retries over TCP anyway;
+  // dns_message_renderend). Additional data is optional: it stops at the first RRset that does
+  // not fit, without TC.
   const partial = !spec.edns && !spec.signed;
+  let ad = spec.adUntilWritten === true;
   const sections = [spec.answer ?? [], spec.authority ?? [], additionalOrder(spec.additional ?? [])];
   outer: for (let s = 0; s < 3; s++) {
+    const keepPart = partial && s < 2;
     for (const set of sections[s]) {
-      const m = w.mark();
+      const start = w.mark();
       let rrs = 0;
-      try {
-        for (const rdata of set.rdatas) {
-          const rr = w.mark();
-          try {
-            w.rr(set.owner, set.type, set.klass ?? CLASS.IN, set.ttl, rdata);
-            if (w.off + reserve > limit) throw new Overflow();
-          } catch (e) {
-            if (partial && s < 2 && e instanceof Overflow) w.reset(rr);
-            throw e;
+      for (const rdata of set.rdatas) {
+        const before = keepPart ? w.mark() : start;
+        if (!writeRR(w, set, rdata, limit - reserve)) {
+          w.reset(before);
+          if (keepPart) counts[s] += rrs;
+          if (s < 2) {
+            tc = true;
+            if (!partial) {
+              w.reset(afterQuestion);
+              counts.fill(0);
+              ad = false;
+            }
           }
-          rrs++;
+          break outer;
         }
-        counts[s] += rrs;
-      } catch (e) {
-        if (!(e instanceof Overflow)) throw e;
-        if (partial && s < 2) counts[s] += rrs;
-        else w.reset(m);
-        if (s < 2) {
-          tc = true;
-          if (!partial) {
-            w.reset(afterQuestion);
-            counts.fill(0);
-          }
-        }
-        break outer;
+        rrs++;
       }
+      counts[s] += rrs;
+      if (s < 2) ad = false;
     }
   }
   if (spec.edns) {
@@ -101,6 +102,7 @@ export function encodeResponse(spec: ResponseSpec, limit: number): Buffer {
     ((spec.opcode & 0xf) << 11) |
     (spec.aa ? FLAG_AA : 0) |
     (tc ? FLAG_TC : 0) |
+    (ad ? FLAG_AD : 0) |
     (spec.queryFlags & (FLAG_RD | FLAG_CD)) |
     (spec.rcode & 0xf);
   w.setU16(0, spec.id);
@@ -110,6 +112,17 @@ export function encodeResponse(spec: ResponseSpec, limit: number): Buffer {
   w.setU16(8, counts[1]);
   w.setU16(10, counts[2]);
   return w.finish();
+}
+
+/** Writes one RR if it fits in `room` octets (the OPT's reserved); false, partly written, if not. */
+function writeRR(w: MessageWriter, set: RRset, rdata: Buffer, room: number): boolean {
+  try {
+    w.rr(set.owner, set.type, set.klass ?? CLASS.IN, set.ttl, rdata);
+  } catch (e) {
+    if (e instanceof Overflow) return false;
+    throw e;
+  }
+  return w.off <= room;
 }
 
 /**

@@ -11,6 +11,8 @@ export interface QueryOpts {
   rd?: boolean;
   /** EDNS UDP size; no OPT when undefined. */
   edns?: number;
+  /** Set AD in the query (RFC 6840 §5.7: the client understands AD). */
+  ad?: boolean;
   /** Set the DO bit (implies EDNS). */
   dnssecOk?: boolean;
   timeoutMs?: number;
@@ -22,7 +24,7 @@ export function buildQuery(name: string | Buffer, type: number, opts: QueryOpts 
   const qname = typeof name === 'string' ? textToName(name) : name;
   const h = Buffer.alloc(12);
   h.writeUInt16BE(randomInt(0, 65536), 0);
-  h.writeUInt16BE(opts.rd ? 0x0100 : 0, 2);
+  h.writeUInt16BE((opts.rd ? 0x0100 : 0) | (opts.ad ? 0x0020 : 0), 2);
   h.writeUInt16BE(1, 4);
   h.writeUInt16BE(opts.edns || opts.dnssecOk ? 1 : 0, 10);
   const q = Buffer.alloc(4);

@@ -117,6 +117,9 @@ export function variants(): Variant[] {
       out.push({ name: `tcp 4096 do=${+dnssecOk} rd=${+rd}`, opts: { rd, edns: 4096, dnssecOk, tcp: true } });
     }
   }
+  // AD in the query (dig and kdig set it by default) changes the AD bit BIND sends.
+  out.push({ name: 'udp noedns ad=1 rd=1', opts: { rd: true, ad: true } });
+  out.push({ name: 'udp 1232 do=0 ad=1 rd=0', opts: { edns: 1232, ad: true } });
   return out;
 }
 

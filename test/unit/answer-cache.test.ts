@@ -69,12 +69,13 @@ describe('answer cache', () => {
     assert.equal(d.answers![0].name, 'www.example.test', 'owners in stored case, as BIND writes them');
   });
 
-  it('keys on RD, CD, EDNS, DO and the size limit', () => {
+  it('keys on RD, CD, AD, EDNS, DO and the size limit', () => {
     handler.handle(query('mail.example.test'), 'udp');
     assert.ok(fromCache(handler, query('mail.example.test')));
     for (const variant of [
       query('mail.example.test', 'A', { flags: packet.RECURSION_DESIRED }),
       query('mail.example.test', 'A', { flags: packet.CHECKING_DISABLED }),
+      query('mail.example.test', 'A', { flags: packet.AUTHENTIC_DATA }),
       query('mail.example.test', 'A', { additionals: [opt(1232)] }),
       query('mail.example.test', 'A', { additionals: [opt(1232, { flags: packet.DNSSEC_OK })] }),
       query('mail.example.test', 'AAAA'),

@@ -57,13 +57,17 @@ after(() => {
   for (const s of stores) s.close();
 });
 
-function handler(minimalResponses: MinimalResponses = 'no-auth-recursive', minimalAny = false) {
+function handler(
+  minimalResponses: MinimalResponses = 'no-auth-recursive',
+  minimalAny = false,
+  udpSize = 1232,
+) {
   const store = new ZoneStore(':memory:');
   stores.push(store);
   store.replaceZone(ZONE, zone(), { serial: 1, primary: 't', now: 0 });
   const table = new ZoneTable();
   table.add(ZONE, textToName(ZONE), store, { state: 'ok', policy: { minimalResponses, minimalAny } });
-  return new QueryHandler(table, { udpSize: 1232, cacheBytes: 0 }, pino({ level: 'silent' }));
+  return new QueryHandler(table, { udpSize, cacheBytes: 0 }, pino({ level: 'silent' }));
 }
 
 interface Ask {
@@ -72,13 +76,15 @@ interface Ask {
   edns?: number;
   dnssec?: boolean;
   tcp?: boolean;
+  /** AD set in the query. */
+  ad?: boolean;
 }
 
 function ask(h: QueryHandler, name: string, type: string, o: Ask = {}) {
   const q = packet.encode({
     type: 'query',
     id: 1,
-    flags: o.rd ? packet.RECURSION_DESIRED : 0,
+    flags: (o.rd ? packet.RECURSION_DESIRED : 0) | (o.ad ? packet.AUTHENTIC_DATA : 0),
     questions: [{ name, type } as packet.Question],
     additionals:
       o.edns === undefined
@@ -98,6 +104,7 @@ function ask(h: QueryHandler, name: string, type: string, o: Ask = {}) {
   return {
     size: reply.length,
     tc: (m.flags! & 0x0200) !== 0,
+    ad: (m.flags! & 0x0020) !== 0,
     an: m.answers ?? [],
     ns: m.authorities ?? [],
     ar: m.additionals ?? [],
@@ -116,6 +123,11 @@ describe('answers as a default BIND 9.18 secondary gives them (issue 11)', () =>
     const full = ask(h, ZONE, 'SOA', { edns: 1232 });
     assert.deepEqual(full.counts, [1, 2, 3]);
     assert.ok(full.size > r.size);
+    // With our own EDNS size at 512 (BIND's max-udp-size 512), every EDNS client is a 512 one.
+    assert.deepEqual(
+      ask(handler('no-auth-recursive', false, 512), ZONE, 'SOA', { edns: 1232 }).counts,
+      [1, 0, 1],
+    );
   });
 
   it('MX with DO at EDNS 512: answer and its RRSIG only, no authority or additional', () => {
@@ -143,6 +155,11 @@ describe('answers as a default BIND 9.18 secondary gives them (issue 11)', () =>
     const e = ask(h, `big.${ZONE}`, 'TXT', { edns: 1232 });
     assert.equal(e.tc, true);
     assert.deepEqual(e.counts, [0, 0, 1]);
+    // BIND's AD: set for a query with AD, cleared by the first whole RRset written, so it
+    // survives only a cut inside the first RRset of a reply without EDNS.
+    assert.equal(ask(h, `big.${ZONE}`, 'TXT', { ad: true }).ad, true);
+    assert.equal(ask(h, `big.${ZONE}`, 'TXT', { ad: true, edns: 1232 }).ad, false);
+    assert.equal(ask(h, `mail.${ZONE}`, 'A', { ad: true }).ad, false);
   });
 
   it('QTYPE=RRSIG: each RRSIG RRset with the TTL of the RRset it covers (RFC 4034 §3)', () => {

@@ -82,7 +82,10 @@ describe('defaults', () => {
   test('minimalResponses and minimalAny: the values BIND takes, zone over defaults, bad values named', () => {
     const config = parseConfig({
       defaults: { minimalResponses: 'yes', minimalAny: true },
-      zones: [zone({ name: 'a.test' }), zone({ name: 'b.test', minimalResponses: 'no-auth', minimalAny: false })],
+      zones: [
+        zone({ name: 'a.test' }),
+        zone({ name: 'b.test', minimalResponses: 'no-auth', minimalAny: false }),
+      ],
     });
     assert.deepEqual(
       config.zones.map((z) => [z.minimalResponses, z.minimalAny]),
@@ -93,7 +96,8 @@ describe('defaults', () => {
     );
     assert.throws(
       () => parseConfig({ zones: [zone({ minimalResponses: 'sometimes', minimalAny: 'yes' })] }),
-      (e: Error) => /zones\[0\]\.minimalResponses/.test(e.message) && /zones\[0\]\.minimalAny/.test(e.message),
+      (e: Error) =>
+        /zones\[0\]\.minimalResponses/.test(e.message) && /zones\[0\]\.minimalAny/.test(e.message),
     );
   });
 
