@@ -294,8 +294,7 @@ class ZoneAnswer {
 
   /**
    * ANY from authoritative data as BIND 9.18 answers it: every RRset, RRSIGs included whatever
-   * DO says, no additional data. With minimalAny (RFC 8482 §4.1, UDP only) just the first RRset,
-   * with its RRSIG only when DO is set.
+   * DO says, no additional data. With minimalAny (RFC 8482 §4.1, UDP only) one RRset.
    */
   private answerAny(owner: Buffer, node: Node): Step {
     const { res } = this;
@@ -304,8 +303,15 @@ class ZoneAnswer {
       for (const k of order) res.answer.push(rrset(owner, k < 0x10000 ? k : TYPE.RRSIG, node.get(k)!));
       return undefined;
     }
-    const first = order.find((k) => k < 0x10000);
-    if (first !== undefined) this.add(res.answer, owner, first, node);
+    // As BIND's minimal-any: the first RRset of the node's list (an RRSIG counts as the type it
+    // covers, and is skipped without DO), with the RRSIGs of that type.
+    let one: number | undefined;
+    for (const k of order) {
+      const sig = k >= 0x10000;
+      if (sig && !this.opts.dnssecOk) continue;
+      one ??= sig ? k - 0x10000 : k;
+      if ((sig ? k - 0x10000 : k) === one) res.answer.push(rrset(owner, sig ? TYPE.RRSIG : k, node.get(k)!));
+    }
     return undefined;
   }
 

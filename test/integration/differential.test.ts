@@ -7,7 +7,8 @@
  * ns2's own parser (test/harness/oracle.ts). Questions: every owner and random names below every
  * node × 16 types × UDP without EDNS, EDNS 512/1232/4096, TCP × DO × RD. `npm test` runs a
  * deterministic third of that matrix; `npm run test:differential:full` runs all of it.
- * Then ns2's `minimalResponses` settings are held to BIND run with each `minimal-responses`.
+ * Then ns2's `minimalResponses` settings and `minimalAny` are held to BIND run with each
+ * `minimal-responses` and with `minimal-any yes`.
  */
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
@@ -69,12 +70,14 @@ describe('differential: ns2 answers as a default BIND 9.18 secondary does', () =
   });
 });
 
-describe('differential: minimalResponses as BIND minimal-responses', () => {
-  const SETTINGS = [
-    ['yes', 'yes'],
-    ['no', 'no'],
-    ['no-auth', 'no-auth'],
-  ] as const;
+describe('differential: minimalResponses and minimalAny as BIND minimal-responses and minimal-any', () => {
+  /** Zone label, the BIND secondary's options, ns2's zone keys. */
+  const SETTINGS: [string, string, Record<string, unknown>][] = [
+    ['yes', 'minimal-responses yes;', { minimalResponses: 'yes' }],
+    ['no', 'minimal-responses no;', { minimalResponses: 'no' }],
+    ['no-auth', 'minimal-responses no-auth;', { minimalResponses: 'no-auth' }],
+    ['any', 'minimal-any yes;', { minimalAny: true }],
+  ];
   const zoneOf = (setting: string) => `mr-${setting}.nsec.test`;
   const refs = new Map<string, number>();
   const stops: (() => Promise<void>)[] = [];
@@ -97,16 +100,16 @@ describe('differential: minimalResponses as BIND minimal-responses', () => {
       const ref = await startBindSecondary({
         zones: [zoneOf(setting)],
         primaryPort: primary.port,
-        options: `minimal-responses ${bind};`,
+        options: bind,
       });
       stops.unshift(() => ref.stop());
       refs.set(zoneOf(setting), ref.port);
     }
     const ns2 = await startNs2({
-      zones: SETTINGS.map(([setting]) => ({
+      zones: SETTINGS.map(([setting, , keys]) => ({
         name: zoneOf(setting),
         primaries: [{ address: '127.0.0.1', port: primary.port }],
-        minimalResponses: setting,
+        ...keys,
       })),
     });
     stops.unshift(async () => {
@@ -139,7 +142,7 @@ describe('differential: minimalResponses as BIND minimal-responses', () => {
       { ns2: { port: ns2Port }, bind: (q) => refs.get(zoneFor(q))! },
       qs,
     );
-    process.stdout.write(`# minimalResponses: ${compared} replies compared\n`);
+    process.stdout.write(`# minimalResponses/minimalAny: ${compared} replies compared\n`);
     assert.ok(compared > 5000, `only ${compared} compared`);
     report('minimalResponses', compared, diffs);
   });
