@@ -7,9 +7,10 @@ import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
 import packet from 'dns-packet';
 import pino from 'pino';
-import type { MinimalResponses } from '../../src/config.js';
+import { type MinimalResponses, parseConfig } from '../../src/config.js';
 import { textToName } from '../../src/dns/name.js';
 import { TYPE } from '../../src/dns/types.js';
+import { ZoneSet, type ZoneSetDeps } from '../../src/reload/zone-set.js';
 import { QueryHandler } from '../../src/serve/handler.js';
 import { ZoneTable } from '../../src/serve/zone-table.js';
 import { type ZoneRR, ZoneStore } from '../../src/store/zone-store.js';
@@ -202,5 +203,30 @@ describe('minimalResponses and minimalAny', () => {
     const withDo = ask(h, ZONE, 'ANY', { edns: 1232, dnssec: true });
     assert.deepEqual(withDo.an.map((x) => x.type).sort(), [udp.an[0].type, 'RRSIG'].sort());
     assert.deepEqual(ask(h, ZONE, 'ANY', { edns: 1232, tcp: true }).counts[0], 10);
+  });
+});
+
+describe('a reload that changes minimalResponses', () => {
+  it('applies the new policy and makes the zone’s cached answers stale', () => {
+    const table = new ZoneTable();
+    const entry = table.add(ZONE, textToName(ZONE), undefined, { state: 'ok' });
+    const seen: string[] = [];
+    table.onChange = (e) => seen.push(`${e.name} ${e.policy.minimalResponses}`);
+    const zones = new ZoneSet({
+      table,
+      scheduler: { updateZone: () => undefined },
+      log: pino({ level: 'silent' }),
+    } as unknown as ZoneSetDeps);
+    const [z] = parseConfig({
+      listen: [{ address: '127.0.0.1', port: 5353 }],
+      zones: [{ name: ZONE, primaries: [{ address: '192.0.2.1' }], minimalResponses: 'yes' }],
+    }).zones;
+    const version = entry.version;
+    zones.update(z, ['minimalResponses']);
+    assert.equal(entry.policy.minimalResponses, 'yes');
+    assert.ok(entry.version > version, 'cached answers made under the old policy are stale');
+    assert.deepEqual(seen, [`${ZONE} yes`], 'the serving workers are told (ZoneStatus carries the policy)');
+    zones.update(z, ['allowTransfer']);
+    assert.equal(seen.length, 1, 'an unchanged policy changes nothing');
   });
 });
