@@ -50,6 +50,36 @@ export function jitter(name: string, seconds: number): number {
   return Math.floor(seconds * 0.1 * ((h % 1000) / 1000));
 }
 
+/**
+ * Time as the scheduler sees it: wall-clock Unix seconds for deadlines, a monotonic millisecond
+ * clock for NOTIFY spacing, a once-a-second tick and one-shot timers. Tests inject a fake one.
+ */
+export interface SchedulerClock {
+  /** Unix seconds. */
+  now(): number;
+  /** Monotonic milliseconds. */
+  monotonicMs(): number;
+  /** Calls `fn` once a second until the returned function is called. */
+  everySecond(fn: () => void): () => void;
+  setTimeout(fn: () => void, ms: number): unknown;
+  clearTimeout(timer: unknown): void;
+}
+
+/** The real clock: one node-cron tick per second (STACK.md: no setTimeout overflow). */
+export const systemClock: SchedulerClock = {
+  now: () => Math.floor(Date.now() / 1000),
+  monotonicMs: () => performance.now(),
+  everySecond(fn) {
+    const task: ScheduledTask = cron.schedule('* * * * * *', fn, { noOverlap: false });
+    return () => {
+      task.stop();
+      void task.destroy();
+    };
+  },
+  setTimeout: (fn, ms) => setTimeout(fn, ms),
+  clearTimeout: (t) => clearTimeout(t as NodeJS.Timeout),
+};
+
 /** Retry period for a zone we have never loaded (no SOA to read timers from). */
 const FIRST_LOAD_RETRY = 5;
 
@@ -57,16 +87,16 @@ const FIRST_LOAD_RETRY = 5;
 const NOTIFY_INTERVAL_MS = 1000;
 
 export class Scheduler {
-  private task: ScheduledTask | undefined;
+  private stopTicks: (() => void) | undefined;
   private due = new Map<string, number>();
   private active = 0;
   private stopped = false;
   /** Zones notified while a check was running: check once more when it ends. */
   private again = new Set<string>();
-  /** When each zone's last NOTIFY-triggered check started (performance.now() ms). */
+  /** When each zone's last NOTIFY-triggered check started (clock.monotonicMs()). */
   private lastNotifyCheck = new Map<string, number>();
   /** NOTIFY-triggered checks waiting for NOTIFY_INTERVAL_MS to pass. */
-  private deferred = new Map<string, NodeJS.Timeout>();
+  private deferred = new Map<string, unknown>();
   /** Due zones waiting for a check slot, longest overdue first (from `head` on). */
   private queue: string[] = [];
   private head = 0;
@@ -81,7 +111,7 @@ export class Scheduler {
     private readonly refresher: Refresher,
     private readonly log: Logger,
     private readonly maxConcurrent = 4,
-    private readonly now: () => number = () => Math.floor(Date.now() / 1000),
+    private readonly clock: SchedulerClock = systemClock,
   ) {
     for (const z of zones) this.zones.set(z.name, z);
   }
@@ -92,7 +122,7 @@ export class Scheduler {
    */
   addZone(z: ZoneConfig, trigger: Trigger = 'reload'): void {
     this.zones.set(z.name, z);
-    if (!this.task || this.stopped || this.active >= this.maxConcurrent) {
+    if (!this.stopTicks || this.stopped || this.active >= this.maxConcurrent) {
       this.due.set(z.name, this.now()); // start() or the next free slot takes it
       this.queue.push(z.name);
       return;
@@ -132,8 +162,12 @@ export class Scheduler {
     this.again.delete(name);
     this.lastNotifyCheck.delete(name);
     const t = this.deferred.get(name);
-    if (t) clearTimeout(t);
+    if (t) this.clock.clearTimeout(t);
     this.deferred.delete(name);
+  }
+
+  private now(): number {
+    return this.clock.now();
   }
 
   start(): void {
@@ -142,15 +176,14 @@ export class Scheduler {
     const now = this.now();
     for (const z of this.zones.values()) this.due.set(z.name, now);
     this.tick('startup');
-    this.task = cron.schedule('* * * * * *', () => this.tick('timer'), { noOverlap: false });
+    this.stopTicks = this.clock.everySecond(() => this.tick('timer'));
   }
 
   stop(): void {
     this.stopped = true;
-    this.task?.stop();
-    this.task?.destroy();
-    this.task = undefined;
-    for (const t of this.deferred.values()) clearTimeout(t);
+    this.stopTicks?.();
+    this.stopTicks = undefined;
+    for (const t of this.deferred.values()) this.clock.clearTimeout(t);
     this.deferred.clear();
   }
 
@@ -181,7 +214,7 @@ export class Scheduler {
     const pending = this.deferred.get(z.name);
     if (pending && !newer) return;
     if (pending) {
-      clearTimeout(pending);
+      this.clock.clearTimeout(pending);
       this.deferred.delete(z.name);
     }
     if (this.refresher.isRunning(z.name)) {
@@ -192,9 +225,9 @@ export class Scheduler {
       ? 0
       : (this.lastNotifyCheck.get(z.name) ?? Number.NEGATIVE_INFINITY) +
         NOTIFY_INTERVAL_MS -
-        performance.now();
+        this.clock.monotonicMs();
     if (wait > 0) {
-      const timer = setTimeout(() => {
+      const timer = this.clock.setTimeout(() => {
         this.deferred.delete(z.name);
         const current = this.zones.get(z.name);
         if (current) this.notifyCheck(current);
@@ -202,7 +235,7 @@ export class Scheduler {
       this.deferred.set(z.name, timer);
       return;
     }
-    this.lastNotifyCheck.set(z.name, performance.now());
+    this.lastNotifyCheck.set(z.name, this.clock.monotonicMs());
     void this.run(z, 'notify');
   }
 
