@@ -247,7 +247,11 @@ export class QueryHandler {
     for (const set of res.answer)
       if (set.type === TYPE.CNAME || set.type === TYPE.DNAME) this.spansZones = true;
     if (this.classify) this.countAs(q, entry, res);
-    const spec = this.base(q, res.rcode, this.expireOption(q, entry));
+    const spec = this.base(
+      q,
+      res.rcode,
+      res.rcode === RCODE.SERVFAIL ? CHAIN_TOO_LONG : this.expireOption(q, entry),
+    );
     spec.aa = res.aa;
     spec.adUntilWritten = (q.flags & FLAG_AD) !== 0 || q.edns?.dnssecOk === true;
     spec.answer = res.answer;
@@ -333,6 +337,11 @@ export class QueryHandler {
     return { ...this.base(q, RCODE.NOERROR), aa: true };
   }
 }
+
+/** RFC 8914 EDE 0 (Other) with BIND's text, for a CNAME loop or an over-long chain. */
+const CHAIN_TOO_LONG: EdnsOption[] = [
+  { code: OPTION.EDE, data: Buffer.concat([Buffer.from([0, 0]), Buffer.from('max. restarts reached')]) },
+];
 
 function splitQuestion(wire: Buffer): { name: Buffer; type: number; class: number } {
   const n = wire.length - 4;

@@ -80,10 +80,12 @@ export function lookup(zones: ZoneFinder, qname: Buffer, qtype: number, opts: Lo
   const seen = new Set<string>();
   let name = qname;
   let last: ZoneAnswer | undefined;
+  let ended = false;
   for (let hop = 0; hop <= MAX_CHAIN; hop++) {
     const zone = zones.find(name);
     if (!zone) {
       last = undefined; // the chain leaves our zones: the resolver continues from here
+      ended = true;
       break;
     }
     const key = nameKey(name);
@@ -92,8 +94,16 @@ export function lookup(zones: ZoneFinder, qname: Buffer, qtype: number, opts: Lo
     seen.add(id);
     last = new ZoneAnswer(zone, res, qtype, opts);
     const step = last.answer(name, key, hop === 0);
-    if (!step) break;
+    if (!step) {
+      ended = true;
+      break;
+    }
     name = step.next;
+  }
+  // A loop, or a chain longer than we follow: SERVFAIL with the records followed, as BIND does.
+  if (!ended) {
+    res.rcode = RCODE.SERVFAIL;
+    return res;
   }
   // A positive answer (authority holds at most a wildcard's denial proof) gets the apex NS
   // (BIND's query_addauth), unless minimal responses leave it out.

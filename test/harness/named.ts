@@ -36,6 +36,11 @@ export interface ZoneSpec {
   allowTransfer?: string;
   /** false: no allow-update, so the zone file can be edited and `rndc reload`ed (default true). */
   dynamic?: boolean;
+  /**
+   * A secondary zone instead: transferred from 127.0.0.1#port (e.g. ns2), signed with `key` (a key
+   * given in `keys`); `text` is then ignored. startNamed waits until it has loaded.
+   */
+  secondaryOf?: { port: number; key?: string };
 }
 
 export interface NamedOptions {
@@ -92,6 +97,17 @@ function matchList(elements: string): string {
 }
 
 function zoneStanza(z: ZoneSpec, dir: string): string {
+  if (z.secondaryOf) {
+    const key = z.secondaryOf.key ? ` key "${z.secondaryOf.key}"` : '';
+    return `zone "${z.name}" {
+  type secondary;
+  file "${path.join(dir, zoneFileName(z.name))}";
+  primaries { ${HOST} port ${z.secondaryOf.port}${key}; };
+  allow-notify { ${HOST}; };
+  allow-transfer { ${HOST}; };
+};
+`;
+  }
   const notify = z.alsoNotify?.length
     ? `  also-notify { ${z.alsoNotify.map((p) => `${HOST} port ${p};`).join(' ')} };\n`
     : '';
@@ -156,7 +172,8 @@ async function startOnce(opts: NamedOptions): Promise<Named> {
 
   const secret = randomBytes(32).toString('base64');
   fs.writeFileSync(keyFile, `key "rndc-key" { algorithm hmac-sha256; secret "${secret}"; };\n`);
-  for (const z of opts.zones) fs.writeFileSync(path.join(dir, zoneFileName(z.name)), z.text);
+  for (const z of opts.zones)
+    if (!z.secondaryOf) fs.writeFileSync(path.join(dir, zoneFileName(z.name)), z.text);
   fs.writeFileSync(confFile, namedConf(dir, port, rndcPort, opts));
 
   // named writes straight into the log file, so the log is complete even if we never read it.

@@ -7,8 +7,8 @@
  * - the allowTransfer ACL: no key / wrong key / address not listed → refused; the right key or
  *   a listed prefix → the whole zone, equal to the primary's AXFR;
  * - after an nsupdate on named, knotd gets the change by IXFR from ns2 and answers identically;
- * - IXFR out: incremental from history, AXFR-style when history does not reach, SOA alone when
- *   up to date or over UDP; AXFR over UDP is FORMERR (as named 9.18 answers);
+ * - over UDP: IXFR gets the SOA alone, AXFR FORMERR, signed when asked signed (the IXFR contents
+ *   and these answers are compared with named's in bind-oracle.test.ts);
  * - transfers to several clients, one of them not reading, do not block queries;
  * - NOTIFY signed with an allowNotify key is accepted and the reply signed; signed queries get
  *   signed answers.
@@ -205,8 +205,8 @@ describe('transfers out: named → ns2 → knotd, with TSIG', () => {
       }
       for (const t of await Promise.all(transfers)) assert.equal(t.rrs.length, BIG_RRS + 3);
       assert.ok(duringTransfers >= 3, `only ${duringTransfers} queries answered during the transfers`);
-      latencies.sort((a, b) => a - b);
-      assert.ok(latencies[Math.floor(latencies.length / 2)] < 200, `median query latency ${latencies}`);
+      // Liveness, not speed (speed is bench/'s): no query waited on a transfer for seconds.
+      assert.ok(Math.max(...latencies) < 5000, `query latencies ${latencies}`);
       // The stalled client still gets the whole zone once it reads.
       const reader = new AxfrReader(textToName('big.test'), id, 100_000);
       await new Promise<void>((resolve, reject) => {
@@ -264,35 +264,6 @@ describe('transfers out: named → ns2 → knotd, with TSIG', () => {
     assert.equal(out.key, 'down-key');
     assert.equal(out.serial_from, 2024010101);
     assert.equal(out.serial, 2024010102);
-  });
-
-  it('IXFR out: incremental from history, AXFR-style beyond it, SOA alone when up to date', async () => {
-    const apex = textToName(ZONE);
-    const soaAt = async (serial: number) => {
-      // The SOA as it was at `serial` (same fields, other serial), as a client would send it.
-      const m = parseMessage(await query(ns2.port, ZONE, TYPE.SOA));
-      const soa = m.answer[0];
-      const rdata = Buffer.from(soa.rdata);
-      rdata.writeUInt32BE(serial, rdata.length - 20);
-      return { serial, ttl: soa.ttl, rdata };
-    };
-    const inc = await ixfr(local(ns2.port), apex, await soaAt(2024010101), LIMITS, down);
-    assert.equal(inc.kind, 'ixfr');
-    if (inc.kind === 'ixfr') {
-      assert.equal(inc.diffs.length, 1);
-      assert.deepEqual(
-        inc.diffs[0].added.filter((r) => r.type === TYPE.A).map((r) => [...r.rdata].join('.')),
-        ['192.0.2.123'],
-      );
-      assert.deepEqual(
-        inc.diffs[0].deleted.filter((r) => r.type === TYPE.A).map((r) => [...r.rdata].join('.')),
-        ['192.0.2.21'],
-      );
-    }
-    const full = await ixfr(local(ns2.port), apex, await soaAt(2024000000), LIMITS, down);
-    assert.equal(full.kind, 'axfr');
-    const same = await ixfr(local(ns2.port), apex, await soaAt(2024010102), LIMITS, down);
-    assert.equal(same.kind, 'uptodate');
   });
 
   it('over UDP: IXFR gets the SOA alone (AA clear), AXFR is FORMERR, as named 9.18 answers', async () => {
