@@ -1,8 +1,10 @@
 /**
  * A scripted primary for faults a real BIND does not produce: it answers SOA queries with the
  * current version's serial, AXFR with the whole version, and IXFR according to `ixfr` —
- * an rcode, an inconsistent diff (deletes an RR the secondary never had), or a proper diff.
- * `axfr: 'close'` makes AXFR connections close mid-stream.
+ * an rcode, an inconsistent diff (deletes an RR the secondary never had), a proper diff, silence
+ * on an open connection (`timeout`), or a broken stream (`broken`: the diff's first message, its
+ * deletions only, then the connection closes). `axfr: 'close'` makes AXFR connections close
+ * mid-stream.
  */
 import dgram from 'node:dgram';
 import net from 'node:net';
@@ -13,7 +15,17 @@ import type { ZoneRR } from '../../src/store/zone-store.js';
 import { freePort } from './named.js';
 import { a, n, rr } from './records.js';
 
-export type IxfrBehaviour = 'refused' | 'notimp' | 'servfail' | 'inconsistent' | 'diff';
+export type IxfrBehaviour =
+  | 'refused'
+  | 'notimp'
+  | 'servfail'
+  | 'inconsistent'
+  | 'diff'
+  | 'timeout'
+  | 'broken';
+
+/** What one request gets: messages, messages then a close, or a close at once. */
+type Answer = Buffer[] | { messages: Buffer[]; close: true } | 'close';
 
 export interface FakePrimary {
   port: number;
@@ -63,7 +75,19 @@ export async function startFakePrimary(zone: string, versions: Map<number, ZoneR
     return w.finish();
   };
 
-  const answer = (q: Buffer, transport: 'udp' | 'tcp'): Buffer[] | 'close' => {
+  const diffOf = (theirs: number) => {
+    const old = fake.versions.get(theirs)!;
+    const zoneRrs = fake.versions.get(fake.current)!;
+    const key = (r: ZoneRR) => `${r.owner.toString('hex')}/${r.type}/${r.rdata.toString('hex')}`;
+    const now = new Set(zoneRrs.map(key));
+    const was = new Set(old.map(key));
+    return {
+      del: old.filter((r) => r.type !== 6 && !now.has(key(r))),
+      add: zoneRrs.filter((r) => r.type !== 6 && !was.has(key(r))),
+    };
+  };
+
+  const answer = (q: Buffer, transport: 'udp' | 'tcp'): Answer => {
     const m = parseMessage(q);
     const type = m.questions[0].type;
     fake.requests.push(`${transport} ${TYPE_NAMES[type] ?? type}`);
@@ -96,14 +120,14 @@ export async function startFakePrimary(zone: string, versions: Map<number, ZoneR
             ]),
           ];
         case 'diff': {
-          const old = fake.versions.get(theirs)!;
-          const key = (r: ZoneRR) => `${r.owner.toString('hex')}/${r.type}/${r.rdata.toString('hex')}`;
-          const now = new Set(zoneRrs.map(key));
-          const was = new Set(old.map(key));
-          const del = old.filter((r) => r.type !== 6 && !now.has(key(r)));
-          const add = zoneRrs.filter((r) => r.type !== 6 && !was.has(key(r)));
+          const { del, add } = diffOf(theirs);
           return [reply(q, [soa, soaOf(theirs), ...del, soa, ...add, soa])];
         }
+        case 'timeout':
+          // The connection stays open and silent: only the secondary's idle timer ends it.
+          return [];
+        case 'broken':
+          return { messages: [reply(q, [soa, soaOf(theirs), ...diffOf(theirs).del])], close: true };
       }
     }
     return [reply(q, [], 5)];
@@ -112,7 +136,7 @@ export async function startFakePrimary(zone: string, versions: Map<number, ZoneR
   udp.on('message', (msg, rinfo) => {
     try {
       const out = answer(msg, 'udp');
-      if (out !== 'close') udp.send(out[0], rinfo.port, rinfo.address);
+      if (Array.isArray(out) && out.length > 0) udp.send(out[0], rinfo.port, rinfo.address);
     } catch {
       // ignore garbage
     }
@@ -134,10 +158,14 @@ export async function startFakePrimary(zone: string, versions: Map<number, ZoneR
           c.destroy();
           return;
         }
-        for (const m of out) {
+        for (const m of Array.isArray(out) ? out : out.messages) {
           const l = Buffer.alloc(2);
           l.writeUInt16BE(m.length);
           c.write(Buffer.concat([l, m]));
+        }
+        if (!Array.isArray(out)) {
+          c.end();
+          return;
         }
       }
     });
