@@ -244,6 +244,12 @@ export async function startDaemon(config: Config, log: Logger, opts: DaemonOptio
   for (const row of store.zones())
     if (row.serial !== null && table.get(row.name))
       writer.buildImage(row.name).catch((err) => log.error({ zone: row.name, err }, 'zone image not built'));
+  // What the connections really run with (PRAGMA reads), for operators and the crash test.
+  log.info({ connection: 'reader', ...store.durability() }, 'database durability');
+  writer
+    .durability()
+    .then((d) => log.info({ connection: 'writer', ...d }, 'database durability'))
+    .catch((err) => log.error({ err }, 'could not read the writer connection settings'));
   scheduler.start();
   // Members of catalogs no longer configured (or now configured statically) go; each stored
   // catalog is compared with its members once, in case the config's groups changed.

@@ -180,6 +180,7 @@ export class Refresher {
             return { result: 'uptodate', serial: ours.serial, primary: peer, expire: probe.expire };
           }
           if (got.kind === 'ixfr') await this.guard(zone, apex, got.diffs);
+          log.debug({ serial: got.serial, kind: got.kind }, 'committing transfer');
           const now = this.now();
           const applied =
             got.kind === 'ixfr'
@@ -221,8 +222,15 @@ export class Refresher {
       let got: Awaited<ReturnType<typeof axfr>>;
       let applied: Awaited<ReturnType<StoreWriter['commitIncoming']>>;
       try {
-        got = await axfr(primary, apex, zone, key, (batch) => this.writer.addIncoming(staging, batch));
+        // The debug lines bracket the window in which a crash leaves the old version (crash.test.ts).
+        let staged = false;
+        got = await axfr(primary, apex, zone, key, (batch) => {
+          this.writer.addIncoming(staging, batch);
+          if (!staged) log.debug({ serial: probe.serial, records: batch.length }, 'first RRs staged');
+          staged = true;
+        });
         this.logDropped(log, got.dropped);
+        log.debug({ serial: got.serial, kind: 'axfr' }, 'committing transfer');
         applied = await this.writer.commitIncoming(staging, zone.name, {
           serial: got.serial,
           primary: peer,

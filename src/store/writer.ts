@@ -10,7 +10,13 @@ import { ImageSource, type ImageUpdate } from '../answer/image-source.js';
 import { startThread } from '../thread.js';
 import { GuardError } from '../xfrin/guards.js';
 import type { Diff, TransferRow, ZoneRow, ZoneRowsDeleted, ZoneRR } from './zone-store.js';
-import { type ApplyResult, type CommitGuards, InconsistentDiff, type ZoneStore } from './zone-store.js';
+import {
+  type ApplyResult,
+  type CommitGuards,
+  InconsistentDiff,
+  type StoreDurability,
+  type ZoneStore,
+} from './zone-store.js';
 
 export type ZoneFields = Partial<Omit<ZoneRow, 'name'>>;
 export type ApplyMeta = { serial: number; primary: string; now: number; guards?: CommitGuards };
@@ -35,6 +41,8 @@ export interface StoreWriter {
   addZone(zone: string): Promise<void>;
   /** A zone no longer configured: every row of it, in one transaction (ZoneStore.deleteZone). */
   deleteZone(zone: string): Promise<ZoneRowsDeleted>;
+  /** The writing connection's durability settings, read back (ZoneStore.durability). */
+  durability(): Promise<StoreDurability>;
   close(): Promise<void>;
 }
 
@@ -153,6 +161,8 @@ export function perform(store: ZoneStore, images: ImageSource, op: string, args:
       const value = store.applyDiffs(zone, diffs, args[2] as Omit<ApplyMeta, 'serial'>);
       return { value, image: imageOf(zone, () => images.afterDiffs(zone, value.serial, diffs)) };
     }
+    case 'durability':
+      return { value: store.durability() };
     case 'buildImage': {
       const zone = args[0] as string;
       return { value: undefined, image: imageOf(zone, () => images.base(zone)) };
@@ -230,6 +240,9 @@ export class DirectWriter implements StoreWriter {
   }
   async deleteZone(zone: string) {
     return this.run<ZoneRowsDeleted>('deleteZone', zone);
+  }
+  async durability() {
+    return this.store.durability();
   }
   async close() {}
 }
@@ -324,6 +337,9 @@ export class WorkerWriter implements StoreWriter {
   }
   deleteZone(zone: string) {
     return this.call<ZoneRowsDeleted>('deleteZone', zone);
+  }
+  durability() {
+    return this.call<StoreDurability>('durability');
   }
   /** Waits for queued writes, then closes the worker's connection. */
   async close() {

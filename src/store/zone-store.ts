@@ -24,6 +24,15 @@ export interface ZoneRR {
 
 export type ZoneState = 'never_loaded' | 'ok' | 'expired';
 
+/** PRAGMA synchronous values (https://www.sqlite.org/pragma.html#pragma_synchronous). */
+const SYNCHRONOUS: Record<number, string> = { 0: 'OFF', 1: 'NORMAL', 2: 'FULL', 3: 'EXTRA' };
+
+export interface StoreDurability {
+  journal_mode: string;
+  synchronous: string;
+  journal_size_limit: number;
+}
+
 export interface ZoneRow {
   name: string;
   serial: number | null;
@@ -188,6 +197,19 @@ export class ZoneStore {
     this.stSoa = this.db.prepare(
       'SELECT ttl, rdata_wire FROM rr WHERE zone_id = ? AND nkey = ? AND rtype = 6 LIMIT 1',
     );
+  }
+
+  /**
+   * The durability settings as this connection reports them (PRAGMA reads, not what we asked for):
+   * the daemon logs them for its reading and its writing connection, so a test (or an operator)
+   * can see that every connection really runs WAL with synchronous=FULL.
+   */
+  durability(): StoreDurability {
+    return {
+      journal_mode: this.db.pragma('journal_mode', { simple: true }) as string,
+      synchronous: SYNCHRONOUS[this.db.pragma('synchronous', { simple: true }) as number] ?? 'unknown',
+      journal_size_limit: this.db.pragma('journal_size_limit', { simple: true }) as number,
+    };
   }
 
   close(): void {

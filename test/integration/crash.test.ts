@@ -74,11 +74,49 @@ async function change(n: number, tag: string): Promise<{ from: number; to: numbe
   return { from, to };
 }
 
-async function killAndCheck(round: number, maxDelayMs: number, kind: string) {
+/** ns2's log events of this run for `zone` whose msg is `msg` and serial `serial`. */
+const events = (msg: string, serial: number) =>
+  ns2.logLines().filter((l) => l.zone === ZONE && l.msg === msg && l.serial === serial);
+
+/** Polls ns2's log every 5 ms until an event `msg` for `serial` is there; resolves to its time. */
+async function logged(msg: string, serial: number, ms = 120_000): Promise<number> {
+  const deadline = Date.now() + ms;
+  while (Date.now() < deadline) {
+    const e = events(msg, serial)[0];
+    if (e) return Date.parse(String(e.time));
+    await new Promise((r) => setTimeout(r, 5));
+  }
+  throw new Error(`no "${msg}" for serial ${serial} within ${ms} ms`);
+}
+
+/**
+ * Where a kill landed, from the debug lines that bracket the window (src/refresh/refresher.ts):
+ * `staging` = after the first staged rows, before the commit was asked for: the old version must
+ * remain; `committing` = the commit was asked for (old or new); `before` = no rows staged yet.
+ */
+type Landing = 'before' | 'staging' | 'committing';
+const landing = (to: number): Landing =>
+  events('committing transfer', to).length > 0
+    ? 'committing'
+    : events('first RRs staged', to).length > 0
+      ? 'staging'
+      : 'before';
+
+/**
+ * One round: a change on the primary, NOTIFY, and a SIGKILL `delayMs()` after ns2 logs `trigger`
+ * for the new serial. Then the database is checked and ns2 restarted to catch up.
+ */
+async function killAndCheck(
+  round: number,
+  kind: 'axfr' | 'ixfr',
+  trigger: string,
+  delayMs: () => number,
+): Promise<{ landed: Landing; serial: 'old' | 'new' }> {
   const { from, to } = await change(kind === 'axfr' ? 1 : 500, `${kind}${round}`);
-  // NOTIFY reaches ns2 at once; kill somewhere in the transfer and its apply.
-  await new Promise((r) => setTimeout(r, Math.floor(Math.random() * maxDelayMs)));
+  await logged(trigger, to);
+  await new Promise((r) => setTimeout(r, delayMs()));
   await ns2.kill();
+  const landed = landing(to);
   const after = inspect();
   assert.equal(after.integrity, 'ok', `round ${round}`);
   assert.ok(
@@ -90,36 +128,53 @@ async function killAndCheck(round: number, maxDelayMs: number, kind: string) {
     expected.get(after.serial),
     `round ${round}: records for serial ${after.serial}`,
   );
-  ns2 = await startNs2({ dir, port, zones: zones(kind as 'axfr' | 'ixfr') });
+  if (landed !== 'committing')
+    assert.equal(after.serial, from, `round ${round}: killed ${landed}, before the commit: the old serial`);
+  ns2 = await startNs2({ dir, port, zones: zones(kind) });
   assert.ok((await servedSerial()) !== undefined, 'serves right after the restart');
   await waitFor(`catch up to ${to}`, async () => (await servedSerial()) === to, 120_000);
-  return after.serial === to ? 'new' : 'old';
+  return { landed, serial: after.serial === to ? 'new' : 'old' };
 }
 
+const record = (outcomes: { landed: Landing; serial: string }[]) =>
+  outcomes.map((o) => `${o.landed}/${o.serial}`).join(' ');
+
 describe('SIGKILL during transfers', () => {
-  it('10 kills during AXFR of a 200k-record zone', async () => {
-    const t0 = Date.now();
-    await ns2.stop();
-    ns2 = await startNs2({ dir, port, zones: zones('axfr') });
-    await change(1, 'warm');
-    await waitFor(
-      'warm-up transfer',
-      async () => (await servedSerial()) === (await primarySerial()),
-      120_000,
-    );
-    const axfrMs = Date.now() - t0;
-    const outcomes: string[] = [];
-    for (let i = 0; i < 10; i++) outcomes.push(await killAndCheck(i, Math.max(500, axfrMs), 'axfr'));
-    // Not an assertion on luck, a record of what the kills hit.
-    console.log(`AXFR kills (window ${axfrMs} ms): ${outcomes.join(' ')}`);
+  it("the daemon's connections run WAL, synchronous=FULL, journal_size_limit 64 MiB (PRAGMA reads)", () => {
+    const seen = ns2.logLines().filter((l) => l.msg === 'database durability');
+    assert.deepEqual(seen.map((l) => l.connection).sort(), ['reader', 'writer']);
+    for (const l of seen) {
+      assert.equal(l.journal_mode, 'wal', String(l.connection));
+      assert.equal(l.synchronous, 'FULL', String(l.connection));
+      assert.equal(l.journal_size_limit, 64 * 1024 * 1024, String(l.connection));
+    }
   });
 
-  it('10 kills during IXFRs of 500 changes', async () => {
+  it('10 kills during AXFR of a 200k-record zone: at least 8 land while rows are staged, each leaving the old serial', async () => {
+    await ns2.stop();
+    ns2 = await startNs2({ dir, port, zones: zones('axfr') });
+    const { to } = await change(1, 'warm');
+    await waitFor('warm-up transfer', async () => (await servedSerial()) === to, 120_000);
+    // How long staging lasts here: from the first staged rows to the commit request.
+    const stagingMs = (await logged('committing transfer', to)) - (await logged('first RRs staged', to));
+    assert.ok(stagingMs > 50, `staging took ${stagingMs} ms: too short to aim at`);
+    const outcomes = [];
+    for (let i = 0; i < 10; i++)
+      outcomes.push(await killAndCheck(i, 'axfr', 'first RRs staged', () => Math.random() * stagingMs * 0.7));
+    console.log(`AXFR kills (staging ${stagingMs} ms): ${record(outcomes)}`);
+    const staged = outcomes.filter((o) => o.landed === 'staging').length;
+    assert.ok(staged >= 8, `only ${staged} of 10 kills landed while rows were staged: ${record(outcomes)}`);
+  });
+
+  it('10 kills as IXFRs of 500 changes commit: at least 5 land after the whole IXFR arrived', async () => {
     await ns2.stop();
     ns2 = await startNs2({ dir, port, zones: zones('ixfr') });
     await waitFor('restart', async () => (await servedSerial()) === (await primarySerial()), 120_000);
-    const outcomes: string[] = [];
-    for (let i = 0; i < 10; i++) outcomes.push(await killAndCheck(i, 400, 'ixfr'));
-    console.log(`IXFR kills: ${outcomes.join(' ')}`);
+    const outcomes = [];
+    for (let i = 0; i < 10; i++)
+      outcomes.push(await killAndCheck(i, 'ixfr', 'committing transfer', () => Math.random() * 20));
+    console.log(`IXFR kills: ${record(outcomes)}`);
+    const landed = outcomes.filter((o) => o.landed === 'committing').length;
+    assert.ok(landed >= 5, `only ${landed} of 10 kills landed after the IXFR arrived: ${record(outcomes)}`);
   });
 });

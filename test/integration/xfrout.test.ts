@@ -26,7 +26,7 @@ import { findTsig, signRequest, TSIG_ERROR, type TsigKey, TsigResponseVerifier }
 import { TYPE } from '../../src/dns/types.js';
 import { buildNotify } from '../../src/refresh/notify-out.js';
 import { AxfrReader, axfr } from '../../src/xfrin/axfr.js';
-import { buildIxfrQuery, ixfr } from '../../src/xfrin/ixfr.js';
+import { buildIxfrQuery } from '../../src/xfrin/ixfr.js';
 import { buildQuery as xfrQuery } from '../../src/xfrin/query.js';
 import { buildQuery, exchange, query, summarize } from '../harness/client.js';
 import { type Knot, startKnot } from '../harness/knot.js';
