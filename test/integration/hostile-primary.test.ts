@@ -310,7 +310,7 @@ function notifyFlood(port: number, zone: string, count: number): Promise<number>
     });
     let sent = 0;
     const sendMore = () => {
-      for (let i = 0; i < 25 && sent < count; i++, sent++) {
+      for (let i = 0; i < 100 && sent < count; i++, sent++) {
         const w = new MessageWriter(512);
         for (const v of [sent & 0xffff, 4 << 11, 1, 0, 0, 0]) w.u16(v);
         w.name(n(zone));
@@ -318,7 +318,7 @@ function notifyFlood(port: number, zone: string, count: number): Promise<number>
         w.u16(1);
         s.send(w.finish(), port, '127.0.0.1');
       }
-      if (sent < count) setTimeout(sendMore, 20);
+      if (sent < count) setTimeout(sendMore, 10);
       else
         setTimeout(() => {
           s.close();
@@ -477,16 +477,14 @@ describe('hostile primary: every fault keeps the old zone, names the reason, and
     const before = primary.count(FLOOD, 'udp SOA');
     const t0 = Date.now();
     const replies = await notifyFlood(ns2.port, FLOOD, 1000);
+    // 100 every 10 ms: the burst takes ~100 ms, well inside the second the claim is about.
     const sendMs = Date.now() - t0 - 500;
-    // A loaded CI machine may need a little over a second to send them: one more check is then
-    // allowed per extra second (NOTIFY-triggered checks are at most one a second).
-    assert.ok(sendMs < 2000, `sent in ${sendMs} ms`);
-    const allowed = 2 + Math.max(0, Math.ceil(sendMs / 1000) - 1);
+    assert.ok(sendMs < 1000, `sent in ${sendMs} ms: not a one-second burst`);
     assert.ok(replies >= 990, `${replies} NOTIFY replies`);
     const received = ns2.logLines().filter((l) => l.zone === FLOOD && l.msg === 'NOTIFY received').length;
     assert.ok(received >= 990, `${received} NOTIFYs received`);
     await new Promise((r) => setTimeout(r, 2000));
     const soaQueries = primary.count(FLOOD, 'udp SOA') - before;
-    assert.ok(soaQueries >= 1 && soaQueries <= allowed, `${soaQueries} SOA queries (sent in ${sendMs} ms)`);
+    assert.ok(soaQueries >= 1 && soaQueries <= 2, `${soaQueries} SOA queries (sent in ${sendMs} ms)`);
   });
 });

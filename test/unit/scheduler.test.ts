@@ -29,24 +29,49 @@ after(() => fs.rmSync(dir, { recursive: true, force: true }));
 const log = createLogger('silent');
 const T0 = 1_800_000_000;
 
-/** A fake clock: `advance` moves time and fires the once-a-second tick, as cron would. */
+/**
+ * A fake clock: `advance` moves time, fires due timers and the once-a-second tick, as cron and
+ * setTimeout would.
+ */
 class FakeClock implements SchedulerClock {
-  t = T0;
+  ms = T0 * 1000;
   private ticks: (() => void)[] = [];
+  private timers = new Map<number, { at: number; fn: () => void }>();
+  private seq = 0;
+  get t(): number {
+    return Math.floor(this.ms / 1000);
+  }
+  set t(seconds: number) {
+    this.ms = seconds * 1000;
+  }
   now = () => this.t;
-  monotonicMs = () => this.t * 1000;
+  monotonicMs = () => this.ms;
   everySecond(fn: () => void) {
     this.ticks.push(fn);
     return () => {
       this.ticks = this.ticks.filter((f) => f !== fn);
     };
   }
-  setTimeout(): unknown {
-    throw new Error('no NOTIFY timers in these tests');
+  setTimeout(fn: () => void, ms: number): unknown {
+    const id = ++this.seq;
+    this.timers.set(id, { at: this.ms + ms, fn });
+    return id;
   }
-  clearTimeout(): void {}
+  clearTimeout(timer: unknown): void {
+    this.timers.delete(timer as number);
+  }
+  /** Moves time by `ms` milliseconds, firing timers that fall due (not the tick). */
+  async advanceMs(ms: number): Promise<void> {
+    this.ms += ms;
+    for (const [id, t] of [...this.timers]) {
+      if (t.at > this.ms) continue;
+      this.timers.delete(id);
+      t.fn();
+    }
+    await settle();
+  }
   async advance(seconds: number): Promise<void> {
-    this.t += seconds;
+    await this.advanceMs(seconds * 1000);
     for (const f of this.ticks) f();
     await settle();
   }
@@ -312,5 +337,48 @@ describe('expiry', () => {
     const third = boot(file, z, clock);
     assert.equal(third.entry.state, 'expired');
     third.store.close();
+  });
+});
+
+describe('NOTIFY coalescing', () => {
+  it('1 000 NOTIFYs within one second cost exactly two checks (SOA queries)', async () => {
+    const z = zoneConfig('flood.test');
+    const file = path.join(dir, 'flood.db');
+    loaded(file, z, { refresh: 100_000, retry: 100_000, expire: 1_000_000 });
+    const clock = new FakeClock();
+    const d = boot(file, z, clock);
+    d.refresher.outcomes.push(ok());
+    d.scheduler.start();
+    await settle();
+    assert.equal(d.refresher.checks.length, 1, 'the start-up check');
+    await clock.advanceMs(5000);
+    // One NOTIFY a millisecond for a second, no serial hint (or one not newer than ours).
+    for (let i = 0; i < 1000; i++) {
+      assert.equal(d.scheduler.notify(z.name, i % 2 ? undefined : 1), true);
+      await clock.advanceMs(1);
+    }
+    await clock.advanceMs(5000);
+    // Start-up, the first NOTIFY's at once, one more at the end of the 1 s spacing.
+    assert.equal(d.refresher.checks.length - 1, 2, `${d.refresher.checks.length - 1} NOTIFY checks`);
+    d.scheduler.stop();
+    d.store.close();
+  });
+
+  it('a NOTIFY announcing a newer serial is checked at once, spacing or not', async () => {
+    const z = zoneConfig('newer.test');
+    const file = path.join(dir, 'newer.db');
+    loaded(file, z, { refresh: 100_000, retry: 100_000, expire: 1_000_000 });
+    const clock = new FakeClock();
+    const d = boot(file, z, clock);
+    d.refresher.outcomes.push(ok());
+    d.scheduler.start();
+    await settle();
+    d.scheduler.notify(z.name);
+    await settle();
+    d.scheduler.notify(z.name, 2);
+    await settle();
+    assert.equal(d.refresher.checks.length, 3, 'start-up, the first NOTIFY, the newer serial at once');
+    d.scheduler.stop();
+    d.store.close();
   });
 });
