@@ -207,7 +207,7 @@ describe('commit guards: checkZone (a whole zone in memory)', () => {
     it(`refuses: ${what}`, async () => assert.match((await checkZone(z, APEX, LIMITS)) ?? '', re));
   }
 
-  it('checks a 200 000-RR zone in bounded time (typed-array sort, no per-owner map)', async (t) => {
+  it('checks a 200 000-RR zone (typed-array sort, no per-owner map): accepted, within a liveness bound', async (t) => {
     const z = base();
     for (let i = 0; i < 100_000; i++) {
       z.push(rr(`host${i}.example.test`, 'A', 60, a(`10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`)));
@@ -217,7 +217,8 @@ describe('commit guards: checkZone (a whole zone in memory)', () => {
     assert.equal(await checkZone(z, APEX, BIG), undefined);
     const ms = performance.now() - t0;
     t.diagnostic(`${ms.toFixed(0)} ms`);
-    assert.ok(ms < 8000, `${ms.toFixed(0)} ms`); // ~300 ms on an idle core; generous for busy CI
+    // Liveness only (a per-owner quadratic check would take minutes); speed: bench/guards.ts.
+    assert.ok(ms < 60_000, `${ms.toFixed(0)} ms`);
   });
 });
 
