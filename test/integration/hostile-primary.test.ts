@@ -351,6 +351,8 @@ describe('hostile primary: every fault keeps the old zone, names the reason, and
             v2AxfrRRs(x, [
               rr('evil.example', 'A', 60, a('203.0.113.66')),
               rr('x.evil.example', 'NS', 60, n('ns.evil.example')),
+              // 25 in all: the log names the first 20, then one line counts them all.
+              ...Array.from({ length: 23 }, (_, i) => rr(`n${i}.evil.example`, 'A', 60, a('203.0.113.67'))),
             ]),
           )(OUTSIDE),
         },
@@ -420,7 +422,7 @@ describe('hostile primary: every fault keeps the old zone, names the reason, and
     });
   }
 
-  it('records outside the zone are dropped with a log line; the rest of the transfer is taken', async () => {
+  it('records outside the zone are dropped, the first 20 logged, then one line with the count; the rest of the transfer is taken', async () => {
     await waitFor('serial 2', async () => (await serialOf(ns2.port, OUTSIDE)) === 2);
     const www = await answer(ns2.port, `www.${OUTSIDE}`, 1);
     assert.deepEqual(
@@ -431,7 +433,18 @@ describe('hostile primary: every fault keeps the old zone, names the reason, and
       .logLines()
       .filter((l) => l.zone === OUTSIDE && l.msg === 'dropped out-of-zone record')
       .map((l) => l.owner);
-    assert.deepEqual(dropped.sort(), ['evil.example.', 'x.evil.example.']);
+    assert.deepEqual(dropped, [
+      'evil.example.',
+      'x.evil.example.',
+      ...Array.from({ length: 18 }, (_, i) => `n${i}.evil.example.`),
+    ]);
+    const more = ns2
+      .logLines()
+      .filter((l) => l.zone === OUTSIDE && l.msg === 'more out-of-zone records dropped');
+    assert.deepEqual(
+      more.map((l) => l.count),
+      [25], // all dropped in the transfer
+    );
     assert.equal((await answer(ns2.port, 'evil.example', 1)).rcode, 5, 'never served: REFUSED');
     const stored = sql<{ n: number }>(
       ns2,
