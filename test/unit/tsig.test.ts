@@ -9,7 +9,10 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import dgram from 'node:dgram';
+import fs from 'node:fs';
+import path from 'node:path';
 import { describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
 import { parseMessage } from '../../src/dns/message.js';
 import {
   appendTsig,
@@ -365,5 +368,83 @@ describe('TSIG multi-message replies (RFC 8945 §5.3.1)', () => {
     const v = new TsigResponseVerifier(k, req.mac, () => NOW);
     for (const m of msgs(4, 7)) v.verify(signer.sign(m));
     v.finish();
+  });
+});
+
+/**
+ * A multi-message AXFR signed by BIND 9.18 (test/fixtures/bind-axfr-tsig.json, recorded by
+ * test/fixtures/capture-bind-axfr.ts): RFC 8945 §5.3.1 chaining as another implementation
+ * computes it, not as ns2's own signer does.
+ */
+describe('TSIG: a BIND-signed multi-message AXFR (recorded)', () => {
+  const capture = JSON.parse(
+    fs.readFileSync(
+      path.join(path.dirname(fileURLToPath(import.meta.url)), '../fixtures/bind-axfr-tsig.json'),
+      'utf8',
+    ),
+  ) as {
+    key: { name: string; algorithm: string; secret: string };
+    time: number;
+    requestMac: string;
+    messages: string[];
+  };
+  const key: TsigKey = {
+    name: capture.key.name,
+    algorithm: capture.key.algorithm as TsigAlgorithm,
+    secret: Buffer.from(capture.key.secret, 'base64'),
+  };
+  const messages = capture.messages.map((h) => Buffer.from(h, 'hex'));
+  const verifier = () =>
+    new TsigResponseVerifier(key, Buffer.from(capture.requestMac, 'hex'), () => capture.time);
+
+  it(`verifies every one of the ${messages.length} messages, in order, and the stream's end`, () => {
+    assert.ok(messages.length >= 10);
+    const v = verifier();
+    for (const m of messages) v.verify(m);
+    v.finish();
+    const rrs = messages.flatMap((m) => parseMessage(m).answer);
+    assert.equal(
+      rrs.filter((r) => r.type === TYPE.SOA).length,
+      2,
+      'the stream opens and closes with the SOA',
+    );
+    assert.equal(rrs.filter((r) => r.type === TYPE.TXT).length, 300);
+  });
+
+  it('refuses the stream with one byte of a later message altered, a message left out, or two swapped', () => {
+    const altered = messages.map((m) => Buffer.from(m));
+    altered[5][40] ^= 1;
+    assert.throws(() => {
+      const v = verifier();
+      for (const m of altered) v.verify(m);
+    }, /BADSIG/);
+    assert.throws(() => {
+      const v = verifier();
+      for (const m of [...messages.slice(0, 4), ...messages.slice(5)]) v.verify(m);
+    }, /BADSIG/);
+    assert.throws(() => {
+      const v = verifier();
+      for (const m of [messages[0], messages[2], messages[1], ...messages.slice(3)]) v.verify(m);
+    }, /BADSIG/);
+  });
+
+  it('refuses it under another request MAC (a reply to some other request) or another secret', () => {
+    const other = new TsigResponseVerifier(key, randomBytes(32), () => capture.time);
+    assert.throws(() => other.verify(messages[0]), /BADSIG/);
+    const wrong = new TsigResponseVerifier(
+      { ...key, secret: randomBytes(32) },
+      Buffer.from(capture.requestMac, 'hex'),
+      () => capture.time,
+    );
+    assert.throws(() => wrong.verify(messages[0]), /BADSIG/);
+  });
+
+  it('refuses it 301 s after it was signed (fudge 300)', () => {
+    const late = new TsigResponseVerifier(
+      key,
+      Buffer.from(capture.requestMac, 'hex'),
+      () => capture.time + 301,
+    );
+    assert.throws(() => late.verify(messages[0]), /BADTIME/);
   });
 });
