@@ -19,7 +19,6 @@ import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import dgram from 'node:dgram';
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -32,6 +31,7 @@ import { type Knot, startKnot } from '../harness/knot.js';
 import { freePort, type Named, startNamed } from '../harness/named.js';
 import { type Ns2, startNs2, waitFor } from '../harness/ns2.js';
 import { digAt, HOST, run } from '../harness/proc.js';
+import { tcpStream } from '../harness/tcp-stream.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const FIXTURES = path.join(ROOT, 'test/fixtures');
@@ -137,42 +137,6 @@ function ixfrDiffs(digOut: string): { from: string; to: string; deleted: string[
     out.push({ from: serial(from), to: serial(to), deleted: deleted.sort(), added: added.sort() });
   }
   return out;
-}
-
-/** Reads framed TCP messages until `done` says the stream is complete. */
-function tcpStream(port: number, msg: Buffer, done: (m: Buffer) => boolean): Promise<Buffer[]> {
-  return new Promise((resolve, reject) => {
-    const sock = net.connect({ host: HOST, port });
-    const got: Buffer[] = [];
-    let buf = Buffer.alloc(0);
-    const timer = setTimeout(() => {
-      sock.destroy();
-      reject(new Error(`TCP stream from ${port} incomplete after 20 s (${got.length} messages)`));
-    }, 20_000);
-    sock.on('connect', () => {
-      const len = Buffer.alloc(2);
-      len.writeUInt16BE(msg.length);
-      sock.write(Buffer.concat([len, msg]));
-    });
-    sock.on('data', (d) => {
-      buf = Buffer.concat([buf, d]);
-      while (buf.length >= 2 && buf.length >= 2 + buf.readUInt16BE(0)) {
-        const m = Buffer.from(buf.subarray(2, 2 + buf.readUInt16BE(0)));
-        buf = buf.subarray(2 + m.length);
-        got.push(m);
-        if (done(m)) {
-          clearTimeout(timer);
-          sock.destroy();
-          resolve(got);
-          return;
-        }
-      }
-    });
-    sock.on('error', (e) => {
-      clearTimeout(timer);
-      reject(e);
-    });
-  });
 }
 
 /** One UDP datagram to `port`, the reply's header bits (rcode, flags) and counts. */
@@ -369,11 +333,12 @@ describe('judged by BIND, Knot and dig', () => {
       const q = buildQuery(textToName(BIG), TYPE.AXFR);
       const signed = signRequest(q.msg, up, now());
       let soas = 0;
-      const messages = await tcpStream(primary.port, signed.msg, (m) => {
-        // The stream ends with the second SOA: count SOA records in the answer (type at a fixed
-        // place is not guaranteed, so search the whole message for the apex SOA's type/class).
-        soas += countSoa(m);
-        return soas >= 2;
+      const messages = await tcpStream(primary.port, signed.msg, {
+        // The stream ends with the second SOA.
+        done: (m) => {
+          soas += countSoa(m);
+          return soas >= 2;
+        },
       });
       assert.ok(messages.length >= 2, `${messages.length} messages`);
       const verifier = new TsigResponseVerifier(up, signed.mac, now);
