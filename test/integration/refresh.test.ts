@@ -245,9 +245,13 @@ ns1 A 192.0.2.53
     const waited = (Date.now() - stoppedAt) / 1000;
     assert.ok(waited >= 3, `expired after ${waited} s, before expire could pass`);
     assert.equal(ede, 24);
-    assert.equal(
-      sql<{ state: string }>(ns2, "SELECT state FROM zones WHERE name = 'short.test'")[0].state,
-      'expired',
+    // The zones row follows the served state through the writer thread: wait for its write.
+    await waitFor(
+      "zones.state = 'expired'",
+      () =>
+        sql<{ state: string }>(ns2, "SELECT state FROM zones WHERE name = 'short.test'")[0].state ===
+        'expired',
+      5000,
     );
     const failed = sql<{ n: number }>(
       ns2,
