@@ -14,7 +14,6 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
 import { parseConfig, type ZoneConfig } from '../../src/config.js';
-import { textToName } from '../../src/dns/name.js';
 import { createLogger } from '../../src/log.js';
 import type { CheckOutcome, Refresher } from '../../src/refresh/refresher.js';
 import { clampTimers, jitter, Scheduler, type SchedulerClock } from '../../src/refresh/scheduler.js';
