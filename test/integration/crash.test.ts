@@ -159,8 +159,10 @@ describe('SIGKILL during transfers', () => {
     const stagingMs = (await logged('committing transfer', to)) - (await logged('first RRs staged', to));
     assert.ok(stagingMs > 50, `staging took ${stagingMs} ms: too short to aim at`);
     const outcomes = [];
+    // Aimed at the first 30 % of the staging time: a round's staging may be shorter than the
+    // warm-up's on a busy machine (at 70 % two of ten once landed in the commit).
     for (let i = 0; i < 10; i++)
-      outcomes.push(await killAndCheck(i, 'axfr', 'first RRs staged', () => Math.random() * stagingMs * 0.7));
+      outcomes.push(await killAndCheck(i, 'axfr', 'first RRs staged', () => Math.random() * stagingMs * 0.3));
     console.log(`AXFR kills (staging ${stagingMs} ms): ${record(outcomes)}`);
     const staged = outcomes.filter((o) => o.landed === 'staging').length;
     assert.ok(staged >= 8, `only ${staged} of 10 kills landed while rows were staged: ${record(outcomes)}`);
