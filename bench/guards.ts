@@ -19,19 +19,18 @@ function zone(rrs: number): GuardRR[] {
   const name = (l: string) => textToName(`${l}.example.test`);
   const soa = Buffer.concat([name('ns1'), name('hostmaster'), Buffer.alloc(20)]);
   const out: GuardRR[] = [
-    { owner: APEX, type: TYPE.SOA, ttl: 60, rdata: soa },
-    { owner: APEX, type: TYPE.NS, ttl: 60, rdata: name('ns1') },
+    { owner: APEX, type: TYPE.SOA, rdata: soa },
+    { owner: APEX, type: TYPE.NS, rdata: name('ns1') },
   ];
   for (let h = 0; out.length < rrs; h++) {
     const owner = name(`host${h}`);
     out.push({
       owner,
       type: TYPE.A,
-      ttl: 60,
       rdata: Buffer.from([10, (h >> 16) & 255, (h >> 8) & 255, h & 255]),
     });
     const text = Buffer.from(`h${h}`);
-    out.push({ owner, type: TYPE.TXT, ttl: 60, rdata: Buffer.concat([Buffer.from([text.length]), text]) });
+    out.push({ owner, type: TYPE.TXT, rdata: Buffer.concat([Buffer.from([text.length]), text]) });
   }
   return out;
 }

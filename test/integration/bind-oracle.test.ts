@@ -514,8 +514,8 @@ describe('judged by BIND, Knot and dig', () => {
   });
 
   describe('operator commands outside the container', () => {
-    it('ns2 dump ZONE prints the records dig AXFR of the primary prints', () => {
-      return Promise.all(
+    it('ns2 dump ZONE prints the records dig AXFR of the primary prints', async () => {
+      await Promise.all(
         [ZONE, BIG].map(async (zone) => {
           const dump = ns2Cli('dump', zone, '--config', ns2.configFile);
           assert.equal(dump.code, 0, dump.err);

@@ -8,7 +8,7 @@ import { describe, it } from 'node:test';
 import { parseConfig, type ZoneConfig } from '../../src/config.js';
 import { createLogger } from '../../src/log.js';
 import type { CheckOutcome, Refresher } from '../../src/refresh/refresher.js';
-import { Scheduler } from '../../src/refresh/scheduler.js';
+import { Scheduler, systemClock } from '../../src/refresh/scheduler.js';
 import { ZoneTable } from '../../src/serve/zone-table.js';
 import { DirectWriter } from '../../src/store/writer.js';
 import { ZoneStore } from '../../src/store/zone-store.js';
@@ -47,7 +47,10 @@ describe('scheduler queue', () => {
       },
     } as unknown as Refresher;
     const log = createLogger('silent');
-    const s = new Scheduler(zones, store, writer, table, refresher, log, 5, () => clock);
+    const s = new Scheduler(zones, store, writer, table, refresher, log, 5, {
+      ...systemClock,
+      now: () => clock,
+    });
     s.tick('startup');
     while (started.length < zones.length) {
       assert.ok(release.length > 0, `stalled after ${started.length}`);
@@ -82,7 +85,7 @@ describe('scheduler queue', () => {
       refresher,
       createLogger('silent'),
       3,
-      () => 5,
+      { ...systemClock, now: () => 5 },
     );
     s.start();
     assert.equal(started.length, 3);
