@@ -55,7 +55,7 @@ RUN printf '%s\n' \
 VOLUME /app/data
 USER node
 EXPOSE 53/udp 53/tcp
-HEALTHCHECK --interval=30s --timeout=5s --start-period=10s --retries=3 \
+HEALTHCHECK --interval=30s --timeout=5s --start-period=60s --retries=3 \
   CMD ["node", "dist/cli.js", "healthcheck", "--config", "/app/config.json"]
 ENTRYPOINT ["node", "dist/cli.js"]
 CMD ["serve", "--config", "/app/config.json"]

@@ -131,6 +131,8 @@ export interface Config {
   readonly answerCacheBytes: number;
   /** Loopback HTTP status endpoint. */
   readonly control?: Endpoint;
+  /** Scrape listener serving only /metrics, /healthz and /readyz (may face a monitoring network). */
+  readonly metrics?: Endpoint;
   /**
    * Answers to class CH TXT identity queries (version.bind / version.server, hostname.bind /
    * id.server); absent, they are REFUSED so nothing about the server leaks.
@@ -427,6 +429,7 @@ const configSchema = strictObject({
   udpReceiveBuffer: intRange(0, 1024 * 1024 * 1024).default(DEFAULTS.udpReceiveBuffer),
   answerCacheBytes: intRange(0, 64 * 1024 * 1024 * 1024).default(DEFAULTS.answerCacheBytes),
   control: strictObject({ address: ipAddress, port }).optional(),
+  metrics: strictObject({ address: ipAddress, port }).optional(),
   identity: strictObject({
     version: z.string(e('a string')).max(255, e('at most 255 characters')).optional(),
     hostname: z.string(e('a string')).max(255, e('at most 255 characters')).optional(),
@@ -550,6 +553,12 @@ function checkRelations(raw: unknown, baseDir: string): Checked {
   const secrets = new Map<string, Buffer>();
   if (!isObject(raw)) return { problems, secrets };
   const problem = (path: Path, text: string) => problems.push({ path, text });
+
+  // The two HTTP listeners cannot share a TCP port on one address.
+  const c = raw.control;
+  const m = raw.metrics;
+  if (isObject(c) && isObject(m) && c.port === m.port && c.address === m.address)
+    problem(['metrics', 'port'], `same address and port as "control" (${c.address} ${c.port})`);
 
   // keys: names, duplicates after normalisation, secrets.
   const keyNames = new Map<string, string>(); // normalised → path of first definition
@@ -873,6 +882,7 @@ export function parseConfig(raw: unknown, baseDir: string = process.cwd()): Conf
     udpReceiveBuffer: data.udpReceiveBuffer,
     answerCacheBytes: data.answerCacheBytes,
     ...(data.control ? { control: data.control } : {}),
+    ...(data.metrics ? { metrics: data.metrics } : {}),
     ...(data.identity ? { identity: data.identity } : {}),
     ...(data.rateLimit ? { rateLimit: resolveRateLimit(data.rateLimit) } : {}),
     keys,

@@ -9,7 +9,9 @@ import { randomBytes } from 'node:crypto';
 import Database from 'better-sqlite3';
 import { createRrlTable, type RrlStats, rrlStats } from './answer/rrl.js';
 import type { Config, ProducedCatalog } from './config.js';
-import { type ControlServer, startControlServer } from './control/server.js';
+import { Metrics, zoneSource } from './control/metrics.js';
+import { readiness } from './control/readiness.js';
+import { type ControlServer, startControlServer, startMetricsServer } from './control/server.js';
 import type { Logger } from './log.js';
 import { nativeDatagram, reusePortAvailable } from './net/datagram.js';
 import { CatalogConsumer, type MemberZones } from './refresh/catalog-consumer.js';
@@ -45,6 +47,8 @@ export interface Daemon {
   onReload(p: ReloadParticipant): void;
   /** Response rate limiting counters (all threads); absent when `rateLimit` is not configured. */
   rateLimit?: () => RrlStats & { maxTableSize: number };
+  /** The Prometheus registry and its event hooks (control/metrics.ts). */
+  metrics: Metrics;
   stop(): Promise<void>;
 }
 
@@ -56,11 +60,15 @@ export interface DaemonOptions {
 export async function startDaemon(config: Config, log: Logger, opts: DaemonOptions = {}): Promise<Daemon> {
   const store = new ZoneStore(config.database);
   const table = new ZoneTable();
+  const metrics = new Metrics();
   const now = Math.floor(Date.now() / 1000);
+  if (config.zones.length === 0 && config.catalogs.length === 0)
+    log.warn('no zones configured: every query is answered REFUSED and /readyz reports not ready');
   for (const z of config.zones) {
     store.ensureZone(z.name);
     const row = store.zone(z.name)!;
     serveStored(table, store, z, row, now);
+    metrics.addZone(z, store.lastPrimarySerial(z.name));
     log.info({ zone: z.name, serial: row.serial, state: row.state }, 'zone loaded from database');
   }
   // Catalog zones (RFC 9432): each consumed catalog is a zone transferred but never answered;
@@ -97,7 +105,10 @@ export async function startDaemon(config: Config, log: Logger, opts: DaemonOptio
       );
   // One map of TSIG keys for every part that signs or verifies: a reload replaces its contents.
   const keys = new Map(config.keys);
-  const notifier = new NotifySender(store, keys, log, { self: config.listen });
+  const notifier = new NotifySender(store, keys, log, {
+    self: config.listen,
+    onResult: (result) => metrics.notifySent(result),
+  });
   const workers = servingThreads(config, log);
   let pool: ServingWorkers | undefined;
   table.onChange = (e, flush) => pool?.zone(e, flush);
@@ -120,6 +131,7 @@ export async function startDaemon(config: Config, log: Logger, opts: DaemonOptio
       void notifier.notify(zone, serial);
       if (consumer.isCatalog(zone.name)) void consumer.changed(zone.name);
     },
+    onAttempt: (zone, row) => metrics.transferAttempt(zone, row),
   });
   const scheduler = new Scheduler(
     [...config.zones, ...catalogZones, ...members.map((m) => m.zone)],
@@ -144,11 +156,13 @@ export async function startDaemon(config: Config, log: Logger, opts: DaemonOptio
       cacheBytes: workers === 1 ? config.answerCacheBytes : Math.floor(config.answerCacheBytes / 8),
       udpSize: config.udpSize,
       onNotify: (zone, serial) => scheduler.notify(zone, serial),
+      onNotifyResult: (zone, result) => metrics.notifyReceived(zone, result),
       identity: config.identity,
       rateLimit: rateLimit !== undefined && workers === 1,
     },
     log,
   );
+  metrics.addQueryCounters(handler.counters);
   const server = new DnsServer(
     handler,
     {
@@ -170,6 +184,7 @@ export async function startDaemon(config: Config, log: Logger, opts: DaemonOptio
               ? undefined
               : () => new Database(config.database, { readonly: true, fileMustExist: true }),
           udpSize: config.udpSize,
+          onResult: (zone, kind, result) => metrics.transferOut(zone, kind, result),
         },
         log,
       ),
@@ -194,7 +209,21 @@ export async function startDaemon(config: Config, log: Logger, opts: DaemonOptio
       (msg, peer) => server.answerForwarded(msg, peer),
       log,
     );
+    for (const c of pool.counters) metrics.addQueryCounters(c);
   }
+  // Zone gauges at scrape time (the zone table's zones, the store's rows, the SOA timers after the
+  // zone's clamps); readiness from the zone table, whatever reloads add or remove.
+  metrics.watchZones(zoneSource(store, table, (name) => scheduler.zoneConfig(name)));
+  const probes = {
+    metrics,
+    readiness: () =>
+      readiness(
+        [...table.all()].map((e) => e.name),
+        (name) => table.get(name),
+        Math.floor(Date.now() / 1000),
+      ),
+    log,
+  };
   try {
     await server.start();
     await pool?.start();
@@ -208,9 +237,15 @@ export async function startDaemon(config: Config, log: Logger, opts: DaemonOptio
   // Counters shared by all threads (ns2_rrl_dropped_total, ns2_rrl_slipped_total).
   const rrl =
     rateLimit && (() => ({ ...rrlStats(rateLimit.table), maxTableSize: rateLimit.config.maxTableSize }));
+  if (rrl) metrics.watchRateLimit(rrl);
   const zones = new ZoneSet({ store, table, writer, scheduler, refresher, workers: () => pool, log });
   zoneSet = zones;
   const producer = produced && startProducer(produced, { store, table, writer, zones, notifier, log });
+  zones.onChange((e) => {
+    const z = scheduler.zoneConfig(e.zone);
+    if (e.kind === 'added' && z) metrics.addZone(z, store.lastPrimarySerial(e.zone));
+    else if (e.kind === 'removed') metrics.removeZone(e.zone);
+  });
   const reloader = new Reloader(opts.configFile, config, {
     zones,
     setKeys(next) {
@@ -230,15 +265,26 @@ export async function startDaemon(config: Config, log: Logger, opts: DaemonOptio
       ? Promise.resolve({ ok: false, problems: ['(root): the daemon is stopping'] })
       : reloader.reload(trigger);
   // Control endpoint (config.control): `ns2 refresh` / `ns2 retransfer` reach the scheduler here.
+  // The metrics listener (config.metrics): /metrics, /healthz, /readyz only.
   let control: ControlServer | undefined;
-  if (config.control) {
-    const deps = { store, scheduler, log, reload: () => reload('control'), rateLimit: rrl };
-    control = await startControlServer(config.control, deps).catch(async (e) => {
-      await server.stop();
-      await writer.close();
-      store.close();
-      throw e;
-    });
+  let scrape: ControlServer | undefined;
+  try {
+    if (config.control)
+      control = await startControlServer(config.control, {
+        ...probes,
+        store,
+        scheduler,
+        reload: () => reload('control'),
+        rateLimit: rrl,
+      });
+    if (config.metrics) scrape = await startMetricsServer(config.metrics, probes);
+  } catch (e) {
+    await control?.close();
+    await pool?.stop();
+    await server.stop();
+    await writer.close();
+    store.close();
+    throw e;
   }
   // Until its image is built (in the writer, off this thread) a zone is answered from SQLite.
   for (const row of store.zones())
@@ -268,9 +314,11 @@ export async function startDaemon(config: Config, log: Logger, opts: DaemonOptio
     reload,
     onReload: (p) => reloader.register(p),
     rateLimit: rrl,
+    metrics,
     async stop() {
       if (stopped) return;
       stopped = true;
+      await scrape?.close();
       await control?.close();
       scheduler.stop();
       producer?.close();

@@ -1,8 +1,9 @@
 /** Operator commands that read the database or probe the running server. */
+import Database from 'better-sqlite3';
 import type { Config } from './config.js';
-import { readHeader } from './dns/message.js';
+import { controlRequest, controlTarget } from './control/client.js';
+import { type Readiness, readiness, type ZoneStatusView } from './control/readiness.js';
 import { keyToName, nameToText, ROOT, textToName } from './dns/name.js';
-import { rcodeText } from './dns/rcode.js';
 import { rdataToText } from './dns/rdata.js';
 import { TYPE } from './dns/types.js';
 import { ZoneStore } from './store/zone-store.js';
@@ -104,19 +105,70 @@ export function dumpZone(config: Config, zone: string): number {
 }
 
 /** Any well-formed reply on the first listen address means the server is answering. */
+/**
+ * `ns2 healthcheck` (the Docker HEALTHCHECK): exit 0 only when the daemon is ready — at least one
+ * zone configured, every zone loaded and not expired (control/readiness.ts). With a `metrics` or
+ * `control` endpoint the running daemon's GET /readyz decides; without one, the server must answer
+ * a query on its first listen address and the database must show every zone ready.
+ */
 export async function healthcheck(config: Config): Promise<number> {
-  const l = config.listen[0];
-  const address = l.address === '0.0.0.0' ? '127.0.0.1' : l.address === '::' ? '::1' : l.address;
-  const zone = config.zones[0] ? textToName(config.zones[0].name) : ROOT;
-  const { msg } = buildQuery(zone, TYPE.SOA);
-  try {
-    const reply = await udpExchange({ address, port: l.port }, msg, 2000);
-    process.stdout.write(`ok: ${rcodeText(readHeader(reply).flags & 0xf)} from ${address}#${l.port}\n`);
-    return 0;
-  } catch (e) {
-    process.stderr.write(`unhealthy: ${(e as Error).message}\n`);
+  const fail = (text: string) => {
+    process.stderr.write(`unhealthy: ${text}\n`);
     return 1;
+  };
+  const endpoint = config.metrics ?? config.control;
+  let r: Readiness;
+  if (endpoint) {
+    const target = controlTarget(endpoint);
+    try {
+      r = (await controlRequest(target, 'GET', '/readyz')).body as Readiness;
+    } catch (e) {
+      return fail(`no answer from ${target.address}#${target.port}/readyz: ${(e as Error).message}`);
+    }
+  } else {
+    const l = config.listen[0];
+    const address = l.address === '0.0.0.0' ? '127.0.0.1' : l.address === '::' ? '::1' : l.address;
+    const zone = config.zones[0] ? textToName(config.zones[0].name) : ROOT;
+    try {
+      await udpExchange({ address, port: l.port }, buildQuery(zone, TYPE.SOA).msg, 2000);
+    } catch (e) {
+      return fail((e as Error).message);
+    }
+    r = readinessFromDatabase(config);
   }
+  if (!r.ready) {
+    const zones = (r.not_ready ?? []).map((z) => `${z.zone} ${z.reason}`);
+    return fail([r.error, ...zones].filter(Boolean).join(', ') || 'not ready');
+  }
+  process.stdout.write(`ok: ${r.zones} zone${r.zones === 1 ? '' : 's'} ready\n`);
+  return 0;
+}
+
+/** Readiness as the database records it (read-only; a missing database: nothing loaded). */
+function readinessFromDatabase(config: Config): Readiness {
+  const rows = new Map<string, ZoneStatusView>();
+  if (config.database !== ':memory:') {
+    try {
+      const db = new Database(config.database, { readonly: true, fileMustExist: true });
+      try {
+        const all = db.prepare('SELECT name, state, expires_at FROM zones').all() as {
+          name: string;
+          state: ZoneStatusView['state'];
+          expires_at: number | null;
+        }[];
+        for (const z of all) rows.set(z.name, { state: z.state, expiresAt: z.expires_at });
+      } finally {
+        db.close();
+      }
+    } catch {
+      /* no database yet: every zone is reported not loaded */
+    }
+  }
+  return readiness(
+    config.zones.map((z) => z.name),
+    (name) => rows.get(name) ?? { state: 'never_loaded', expiresAt: null },
+    Math.floor(Date.now() / 1000),
+  );
 }
 
 // ---------------------------------------------------------------------------------------------

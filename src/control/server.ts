@@ -2,7 +2,10 @@
  * The control endpoint: a small HTTP/JSON server the daemon runs when `config.control` is set, so
  * operators (`ns2 refresh`, `ns2 retransfer`) and monitoring can reach the running scheduler.
  *
- *   GET  /health                    200 {"ok":true}
+ *   GET  /healthz (and /health)     200 {"ok":true} while the daemon serves
+ *   GET  /readyz                    200 when every configured zone is loaded and not expired, else
+ *                                   503; both with the readiness JSON (control/readiness.ts)
+ *   GET  /metrics                   Prometheus text exposition (control/metrics.ts)
  *   GET  /zones                     200 [{name, serial, state, primary, last_refresh, ...}]
  *   POST /zones/NAME/refresh        SOA check now; 200 with the CheckOutcome once it ends
  *   POST /zones/NAME/retransfer     AXFR now even when up to date; same reply
@@ -13,6 +16,10 @@
  * guard against web pages driving it from a local browser, a request carrying an `Origin` header
  * (browsers add one to cross-site POSTs) or a `Host` that is not an IP literal or `localhost`
  * (DNS rebinding) is refused with 403. Timestamps in replies are ISO 8601 strings (UTC) or null.
+ *
+ * The `metrics` listener (startMetricsServer) serves only /metrics, /healthz and /readyz — nothing
+ * that changes state — so it may face a scrape network; it skips the browser guards (Prometheus
+ * sends the target's host name as `Host`).
  */
 import http from 'node:http';
 import { isIP } from 'node:net';
@@ -22,13 +29,21 @@ import type { Logger } from '../log.js';
 import type { CheckOptions, CheckOutcome, Trigger } from '../refresh/refresher.js';
 import type { ReloadResult } from '../reload/reloader.js';
 import type { ZoneRow, ZoneStore } from '../store/zone-store.js';
+import type { Metrics } from './metrics.js';
+import type { Readiness } from './readiness.js';
 
-export interface ControlDeps {
+/** What both listeners serve: liveness, readiness and the metrics. */
+export interface ProbeDeps {
+  metrics?: Pick<Metrics, 'render'>;
+  readiness?: () => Readiness;
+  log: Logger;
+}
+
+export interface ControlDeps extends ProbeDeps {
   store: Pick<ZoneStore, 'zones'>;
   scheduler: {
     poke(name: string, trigger: Trigger, opts?: CheckOptions): Promise<CheckOutcome> | undefined;
   };
-  log: Logger;
   /** Re-reads the daemon's config file (reload/reloader.ts); absent: 404. */
   reload?: () => Promise<ReloadResult>;
   /** Response rate limiting counters for `GET /rate-limit`; absent when it is off. */
@@ -86,28 +101,109 @@ function hostAllowed(host: string | undefined): boolean {
   return name !== undefined && (isIP(name) !== 0 || name.toLowerCase() === 'localhost');
 }
 
-export async function startControlServer(listen: Endpoint, deps: ControlDeps): Promise<ControlServer> {
+function sendText(
+  res: http.ServerResponse,
+  status: number,
+  text: string,
+  contentType: string,
+  headers: http.OutgoingHttpHeaders = {},
+): void {
+  if (res.headersSent || res.destroyed) return;
+  res.writeHead(status, {
+    'content-type': contentType,
+    'content-length': Buffer.byteLength(text),
+    'cache-control': 'no-store',
+    ...headers,
+  });
+  res.end(text);
+}
+
+const send = (res: http.ServerResponse, status: number, body: unknown, headers?: http.OutgoingHttpHeaders) =>
+  sendText(res, status, `${JSON.stringify(body)}\n`, 'application/json; charset=utf-8', headers);
+
+const notAllowed = (res: http.ServerResponse, allow: string) =>
+  send(res, 405, { error: 'method not allowed' }, { allow });
+
+/**
+ * /healthz, /readyz and /metrics; false when `path` is none of them. Liveness is answered by the
+ * process itself: reaching it means the daemon started its listeners and has not begun to stop.
+ */
+async function probe(
+  path: string,
+  method: string,
+  res: http.ServerResponse,
+  deps: ProbeDeps,
+): Promise<boolean> {
+  if (path !== '/healthz' && path !== '/health' && path !== '/readyz' && path !== '/metrics') return false;
+  if (method !== 'GET' && method !== 'HEAD') {
+    notAllowed(res, 'GET, HEAD');
+    return true;
+  }
+  if (path === '/metrics') {
+    if (!deps.metrics) send(res, 404, { error: 'not found' });
+    else {
+      const m = await deps.metrics.render();
+      sendText(res, 200, m.body, m.contentType);
+    }
+  } else if (path === '/readyz') {
+    const r = deps.readiness?.() ?? { ready: false, zones: 0, error: 'readiness unknown', not_ready: [] };
+    send(res, r.ready ? 200 : 503, r);
+  } else send(res, 200, { ok: true });
+  return true;
+}
+
+/** An HTTP server on `listen` running `handle` for each request; 500 with the message on a throw. */
+async function listenHttp(
+  listen: Endpoint,
+  what: string,
+  log: Logger,
+  handle: (req: http.IncomingMessage, res: http.ServerResponse) => Promise<void>,
+): Promise<ControlServer> {
+  const server = http.createServer((req, res) => {
+    handle(req, res).catch((e: Error) => {
+      log.error({ err: e, url: req.url }, `${what} request failed`);
+      send(res, 500, { error: e.message });
+    });
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(listen.port, listen.address, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  server.on('error', (e) => log.error({ err: e }, `${what} error`));
+  const bound = server.address();
+  const address: Endpoint =
+    bound && typeof bound === 'object' ? { address: bound.address, port: bound.port } : listen;
+  log.info(address, `${what} listening`);
+
+  let closing: Promise<void> | undefined;
+  return {
+    address,
+    close() {
+      closing ??= new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        // A refresh request may wait minutes for a transfer; do not hold shutdown for it.
+        server.closeAllConnections();
+      });
+      return closing;
+    },
+  };
+}
+
+/** The scrape listener (`metrics` in the config): /metrics, /healthz, /readyz and nothing else. */
+export function startMetricsServer(listen: Endpoint, deps: ProbeDeps): Promise<ControlServer> {
+  return listenHttp(listen, 'metrics endpoint', deps.log, async (req, res) => {
+    req.resume();
+    const path = new URL(req.url ?? '/', 'http://metrics').pathname;
+    if (!(await probe(path, req.method ?? 'GET', res, deps))) send(res, 404, { error: 'not found' });
+  });
+}
+
+export function startControlServer(listen: Endpoint, deps: ControlDeps): Promise<ControlServer> {
   const { store, scheduler, log } = deps;
   const now = deps.now ?? (() => Math.floor(Date.now() / 1000));
-
-  const send = (
-    res: http.ServerResponse,
-    status: number,
-    body: unknown,
-    headers: http.OutgoingHttpHeaders = {},
-  ) => {
-    if (res.headersSent || res.destroyed) return;
-    const text = `${JSON.stringify(body)}\n`;
-    res.writeHead(status, {
-      'content-type': 'application/json; charset=utf-8',
-      'content-length': Buffer.byteLength(text),
-      'cache-control': 'no-store',
-      ...headers,
-    });
-    res.end(text);
-  };
-  const notAllowed = (res: http.ServerResponse, allow: string) =>
-    send(res, 405, { error: 'method not allowed' }, { allow });
 
   async function handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
     req.resume(); // no endpoint reads a body
@@ -117,10 +213,7 @@ export async function startControlServer(listen: Endpoint, deps: ControlDeps): P
     }
     const path = new URL(req.url ?? '/', 'http://control').pathname;
     const method = req.method ?? 'GET';
-    if (path === '/health') {
-      if (method !== 'GET' && method !== 'HEAD') return notAllowed(res, 'GET, HEAD');
-      return send(res, 200, { ok: true });
-    }
+    if (await probe(path, method, res, deps)) return;
     if (path === '/rate-limit') {
       if (method !== 'GET' && method !== 'HEAD') return notAllowed(res, 'GET, HEAD');
       const stats = deps.rateLimit?.();
@@ -158,35 +251,5 @@ export async function startControlServer(listen: Endpoint, deps: ControlDeps): P
     send(res, 200, outcome);
   }
 
-  const server = http.createServer((req, res) => {
-    handle(req, res).catch((e: Error) => {
-      log.error({ err: e, url: req.url }, 'control request failed');
-      send(res, 500, { error: e.message });
-    });
-  });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(listen.port, listen.address, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-  server.on('error', (e) => log.error({ err: e }, 'control endpoint error'));
-  const bound = server.address();
-  const address: Endpoint =
-    bound && typeof bound === 'object' ? { address: bound.address, port: bound.port } : listen;
-  log.info(address, 'control endpoint listening');
-
-  let closing: Promise<void> | undefined;
-  return {
-    address,
-    close() {
-      closing ??= new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        // A refresh request may wait minutes for a transfer; do not hold shutdown for it.
-        server.closeAllConnections();
-      });
-      return closing;
-    },
-  };
+  return listenHttp(listen, 'control endpoint', log, handle);
 }

@@ -26,7 +26,12 @@ export interface NotifyOutOptions {
   timeoutMs?: number;
   /** Our own listen addresses: never NOTIFY ourselves. */
   self?: readonly Endpoint[];
+  /** Called once per target with what became of its NOTIFY (metrics). */
+  onResult?: (result: NotifySentResult) => void;
 }
+
+/** A target's answer: acknowledged, an error rcode, a reply failing TSIG, or none after every try. */
+export type NotifySentResult = 'acknowledged' | 'refused' | 'badsig' | 'unanswered';
 
 const ATTEMPTS = 5;
 const TIMEOUT_MS = 2000;
@@ -138,6 +143,7 @@ export class NotifySender {
           { target, key: t.key?.name, err: (e as Error).message },
           'NOTIFY reply failed TSIG verification',
         );
+        this.opts.onResult?.('badsig');
         return;
       }
       const flags = reply.readUInt16BE(2);
@@ -148,13 +154,17 @@ export class NotifySender {
       const rcode = flags & 0xf;
       if (rcode !== 0) {
         log.warn({ target, key: t.key?.name, rcode: rcodeText(rcode) }, 'NOTIFY refused by target');
+        this.opts.onResult?.('refused');
         return;
       }
       log.info({ target, key: t.key?.name, attempts: i }, 'NOTIFY acknowledged');
+      this.opts.onResult?.('acknowledged');
       return;
     }
-    if (!this.abort.signal.aborted)
+    if (!this.abort.signal.aborted) {
       log.warn({ target, key: t.key?.name, attempts, err: lastError }, 'NOTIFY not acknowledged');
+      this.opts.onResult?.('unanswered');
+    }
   }
 }
 

@@ -65,6 +65,8 @@ export interface RefresherOptions {
   keys?: ReadonlyMap<string, TsigKey>;
   /** Called after each applied transfer (NOTIFY out). */
   onTransferred?: (zone: ZoneConfig, serial: number) => void;
+  /** Called with each attempt's audit row once it is recorded (metrics). */
+  onAttempt?: (zone: ZoneConfig, row: Readonly<TransferRow>) => void;
   now?: () => number;
 }
 
@@ -149,7 +151,11 @@ export class Refresher {
     };
     const finish = async (r: Partial<TransferRow>) => {
       Object.assign(row, r, { duration_ms: Date.now() - started });
-      await this.writer.recordTransfer(row);
+      try {
+        await this.writer.recordTransfer(row);
+      } finally {
+        this.opts.onAttempt?.(zone, row);
+      }
     };
     try {
       const probe = await probeSerial(primary, apex, PROBE_TIMEOUT_MS, key);

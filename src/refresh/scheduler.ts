@@ -116,6 +116,11 @@ export class Scheduler {
     for (const z of zones) this.zones.set(z.name, z);
   }
 
+  /** The config a scheduled zone is checked with (metrics: its timer clamps). */
+  zoneConfig(name: string): ZoneConfig | undefined {
+    return this.zones.get(name);
+  }
+
   /**
    * A zone configured at run time: checked at once (its first transfer, when it has no copy);
    * `trigger` is what the transfers table records for that check.

@@ -14,6 +14,7 @@ import type { Logger } from '../log.js';
 import { Cookies } from './cookies.js';
 import { lookup } from './lookup.js';
 import { parseQuery, type Query } from './query.js';
+import { QueryCounters, TCP, UDP } from './query-counters.js';
 import { encodeResponse, type ResponseSpec } from './response.js';
 import type { ZoneEntry, ZoneTable } from './zone-table.js';
 
@@ -46,7 +47,14 @@ export interface HandlerOptions {
   cacheBytes?: number;
   /** Response rate limiting is on: say how each reply counts (`rrlKind`, `rrlName`). */
   rateLimit?: boolean;
+  /** Where replies are counted (a serving worker's shared buffer); this handler's own when absent. */
+  counters?: QueryCounters;
+  /** Called for each NOTIFY answered: the zone (ours, else "") and the outcome (metrics). */
+  onNotifyResult?: (zone: string, result: NotifyResult) => void;
 }
+
+/** What became of a NOTIFY (RFC 1996 §3.7): accepted, from a source not allowed, or not our zone. */
+export type NotifyResult = 'accepted' | 'refused' | 'notauth';
 
 /** Answer cache size when not given (tests). */
 const CACHE_BYTES = 16 * 1024 * 1024;
@@ -60,6 +68,8 @@ export class QueryHandler {
   private readonly cookies: Cookies;
   private readonly cache: AnswerCache;
   private readonly cacheOn: boolean;
+  /** Replies by transport, rcode and qtype (ns2_queries_total, ns2_query_types_total). */
+  readonly counters: QueryCounters;
   /** The zone the answer being built came from, and whether it took more than one zone. */
   private answeredFrom: ZoneEntry | undefined;
   private spansZones = false;
@@ -78,6 +88,7 @@ export class QueryHandler {
     this.cache = new AnswerCache(opts.cacheBytes ?? CACHE_BYTES, opts.udpSize);
     this.cacheOn = opts.cacheBytes !== 0;
     this.classify = opts.rateLimit === true;
+    this.counters = opts.counters ?? new QueryCounters();
   }
 
   /** How the last reply counts for rate limiting: from the cache (`fromCache` hit) or `handle`. */
@@ -97,7 +108,12 @@ export class QueryHandler {
   fromCache(data: Buffer, off: number, len: number, out: Buffer, outOff: number): number {
     if (!this.cacheOn || !this.cache.probe(data, off, len, false)) return 0;
     const hit = this.cache.lookup(this.zones.generation);
-    return hit ? AnswerCache.patch(hit, data, off, this.cache.questionLen, out, outOff) : 0;
+    if (!hit) return 0;
+    // Cached replies are never BADVERS (the probe takes EDNS version 0 only): the rcode is all in
+    // the header. The qtype is the last 4 octets of the question but the class.
+    const q = off + 8 + this.cache.questionLen;
+    this.counters.cachedUdp(hit[3] & 0xf, (data[q] << 8) | data[q + 1]);
+    return AnswerCache.patch(hit, data, off, this.cache.questionLen, out, outOff);
   }
 
   /** Answers kept in the cache now. */
@@ -114,6 +130,7 @@ export class QueryHandler {
   ): Handled {
     const cacheable = !signed && this.cacheOn && this.cache.probe(msg, 0, msg.length, transport === 'tcp');
     const generation = this.zones.generation;
+    const via = transport === 'tcp' ? TCP : UDP;
     if (cacheable) {
       const hit = this.cache.lookup(generation);
       if (hit) {
@@ -121,6 +138,8 @@ export class QueryHandler {
         this.bucket = this.cache.hitName;
         const reply = Buffer.allocUnsafe(hit.length);
         AnswerCache.patch(hit, msg, 0, this.cache.questionLen, reply, 0);
+        const q = 8 + this.cache.questionLen;
+        this.counters.answered(via, hit[3] & 0xf, (msg[q] << 8) | msg[q + 1]);
         return reply;
       }
     }
@@ -130,6 +149,7 @@ export class QueryHandler {
     this.kind = RRL_KIND.ERROR;
     this.bucket = 0;
     if (parsed.kind === 'error') {
+      this.counters.answeredWithoutQuestion(via, parsed.rcode);
       return encodeResponse(
         {
           id: parsed.id,
@@ -182,6 +202,7 @@ export class QueryHandler {
     }
     if (signed) spec.signed = true;
     const reply = encodeResponse(spec, limit - (signed?.reserve ?? 0));
+    this.counters.answered(via, spec.rcode, q.qtype);
     if (cacheable && spec.rcode !== RCODE.SERVFAIL)
       this.cache.store(reply, this.answeredFrom, this.spansZones, generation, this.kind, this.bucket);
     return reply;
@@ -326,13 +347,16 @@ export class QueryHandler {
     const entry = this.zones.match(q.qname);
     if (!entry || !equalNames(entry.view.apex, q.qname)) {
       this.log.info({ zone: nameToText(q.qname, false), peer }, 'NOTIFY for a zone we do not serve');
+      this.opts.onNotifyResult?.('', 'notauth');
       return this.base(q, RCODE.NOTAUTH);
     }
     if (!entry.allowNotify(peer, key)) {
       this.log.warn({ zone: entry.name, peer, key }, 'NOTIFY refused: not in allowNotify');
+      this.opts.onNotifyResult?.(entry.name, 'refused');
       return this.base(q, RCODE.REFUSED);
     }
     this.log.info({ zone: entry.name, peer, key }, 'NOTIFY received');
+    this.opts.onNotifyResult?.(entry.name, 'accepted');
     this.opts.onNotify?.(entry.name, q.soaSerial);
     return { ...this.base(q, RCODE.NOERROR), aa: true };
   }

@@ -8,6 +8,7 @@ import { parentPort, threadId, workerData } from 'node:worker_threads';
 import type { TsigKey } from '../dns/tsig.js';
 import { createLogger } from '../log.js';
 import { QueryHandler } from './handler.js';
+import { QueryCounters } from './query-counters.js';
 import { DnsServer, udpRateLimit } from './server.js';
 import { TsigGate } from './tsig-gate.js';
 import type { FromWorker, ToWorker, WorkerSetup, ZoneStatus } from './workers.js';
@@ -53,6 +54,8 @@ const handler = new QueryHandler(
     cookieSecret: Buffer.from(setup.cookieSecret),
     forward: true,
     rateLimit: setup.rateLimit !== undefined,
+    // The main thread's view of this worker's counts (the buffer is shared, not copied).
+    counters: setup.counters ? new QueryCounters(setup.counters) : undefined,
   },
   log,
 );

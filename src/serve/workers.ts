@@ -18,6 +18,7 @@ import type { TsigKey } from '../dns/tsig.js';
 import type { Logger } from '../log.js';
 import type { ZoneState } from '../store/zone-store.js';
 import { startThread } from '../thread.js';
+import { COUNTER_BYTES, QueryCounters } from './query-counters.js';
 import type { Listen } from './server.js';
 import type { ZoneEntry } from './zone-table.js';
 
@@ -35,6 +36,8 @@ export interface WorkerSetup {
   zones: ZoneStatus[];
   /** Response rate limiting: the config and the table every thread shares (answer/rrl.ts). */
   rateLimit?: { config: RateLimitConfig; table: SharedArrayBuffer };
+  /** This worker's query counters: shared memory the main thread reads at scrape time. */
+  counters?: SharedArrayBuffer;
 }
 
 export interface ZoneStatus {
@@ -72,6 +75,8 @@ export const statusOf = (e: ZoneEntry): ZoneStatus => ({
 
 export class ServingWorkers {
   private threads: Worker[] = [];
+  /** One counter block per worker, in shared memory: the metrics read them, no message per query. */
+  readonly counters: QueryCounters[];
   /** Image updates since each zone's last base: what a thread needs to catch up. */
   private readonly images = new Map<string, (ImageUpdate | { zone: string; error: string })[]>();
   private stopping = false;
@@ -85,7 +90,12 @@ export class ServingWorkers {
     /** The main thread's answer to a forwarded request. */
     private readonly answer: (msg: Buffer, peer: string) => Buffer | undefined,
     private readonly log: Logger,
-  ) {}
+  ) {
+    this.counters = Array.from(
+      { length: count },
+      () => new QueryCounters(new SharedArrayBuffer(COUNTER_BYTES)),
+    );
+  }
 
   /** Starts the threads; resolves when every one has bound its sockets. */
   async start(): Promise<void> {
@@ -95,7 +105,8 @@ export class ServingWorkers {
   }
 
   private spawn(index: number): Promise<void> {
-    const w = startThread(import.meta.url, 'serve-worker', this.setup);
+    const counters = this.counters[index].slots.buffer as SharedArrayBuffer;
+    const w = startThread(import.meta.url, 'serve-worker', { ...this.setup, counters });
     this.threads.push(w);
     for (const list of this.images.values()) for (const update of list) w.postMessage({ t: 'image', update });
     return new Promise((resolve, reject) => {

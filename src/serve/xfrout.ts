@@ -41,7 +41,12 @@ export interface XfrOutOptions {
   messageSize?: number;
   /** Our EDNS UDP payload size, advertised in the OPT of replies to EDNS requests. */
   udpSize?: number;
+  /** Called once per transfer request answered (metrics): zone ("" when not ours), kind, outcome. */
+  onResult?: (zone: string, kind: 'axfr' | 'ixfr', result: TransferOutResult) => void;
 }
+
+/** What became of a transfer request: sent (in full or incrementally), nothing newer, or not served. */
+export type TransferOutResult = 'transferred' | 'uptodate' | 'refused' | 'notauth' | 'failed';
 
 const MAX_MESSAGE = 65535;
 const UDP_SIZE = 1232;
@@ -95,10 +100,25 @@ export class XfrOut {
     const max = this.opts.maxTransfers ?? 10;
     if (this.active >= max) {
       this.log.warn({ zone: r.entry.name, peer, max }, 'zone transfer refused: too many transfers out');
+      this.count(r.entry.name, r.q.qtype, 'refused');
       return sink.send(this.reply(r.q, RCODE.REFUSED, signed));
     }
     this.active++;
-    return this.stream(r, sink).finally(() => this.active--);
+    return this.stream(r, sink).then(
+      (result) => {
+        this.active--;
+        this.count(r.entry.name, r.q.qtype, result);
+      },
+      (e: unknown) => {
+        this.active--;
+        this.count(r.entry.name, r.q.qtype, 'failed');
+        throw e;
+      },
+    );
+  }
+
+  private count(zone: string, qtype: number, result: TransferOutResult): void {
+    this.opts.onResult?.(zone, qtype === TYPE.AXFR ? 'axfr' : 'ixfr', result);
   }
 
   /** The checks every transfer request goes through, in BIND's order. */
@@ -121,6 +141,7 @@ export class XfrOut {
         { zone: zoneText, peer, kind, transport },
         'zone transfer request for a zone we do not serve',
       );
+      this.count('', q.qtype, 'notauth');
       return { reply: this.reply(q, RCODE.NOTAUTH, signed) };
     }
     const key = signed?.key;
@@ -129,6 +150,7 @@ export class XfrOut {
         { zone: entry.name, peer, key, kind, transport },
         'zone transfer refused: not in allowTransfer',
       );
+      this.count(entry.name, q.qtype, 'refused');
       return { reply: this.reply(q, RCODE.REFUSED, signed) };
     }
     if (entry.state !== 'ok') {
@@ -136,6 +158,7 @@ export class XfrOut {
         { zone: entry.name, peer, kind, state: entry.state },
         'zone transfer refused: zone not loaded',
       );
+      this.count(entry.name, q.qtype, 'failed');
       return { reply: this.reply(q, RCODE.SERVFAIL, signed) };
     }
     if (q.qtype === TYPE.AXFR) return { q, entry, peer, signed };
@@ -175,14 +198,16 @@ export class XfrOut {
     return set ? { ttl: set.ttl, rdata: set.rdatas[0] } : undefined;
   }
 
-  private async stream(r: Admitted, sink: XfrSink): Promise<void> {
+  /** Streams the transfer; resolves to its outcome, rejects when it broke off. */
+  private async stream(r: Admitted, sink: XfrSink): Promise<TransferOutResult> {
     const { q, entry, signed } = r;
     const started = Date.now();
     const log = this.log.child({ zone: entry.name, peer: r.peer, key: signed?.key });
     const open = this.opts.openReader;
     if (!open) {
       log.error('zone transfer refused: transfers out need a database file, not :memory:');
-      return sink.send(this.reply(q, RCODE.SERVFAIL, signed));
+      await sink.send(this.reply(q, RCODE.SERVFAIL, signed));
+      return 'failed';
     }
     const db = open();
     const limit = (this.opts.messageSize ?? MAX_MESSAGE) - (signed?.reserve ?? 0);
@@ -205,7 +230,7 @@ export class XfrOut {
       // Ends the read transaction (iterators are closed by now) and releases the snapshot.
       db.close();
     }
-    if (!sent) return;
+    if (!sent) return 'failed';
     log.info(
       {
         kind: sent.kind,
@@ -218,6 +243,7 @@ export class XfrOut {
       },
       'zone transferred out',
     );
+    return sent.kind === 'uptodate' ? 'uptodate' : 'transferred';
   }
 
   /** Streams the answer from `db`; returns what was sent, or undefined for an error reply. */

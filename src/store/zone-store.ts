@@ -474,6 +474,16 @@ export class ZoneStore {
       .run(t.zone, t.zone, TRANSFERS_KEPT);
   }
 
+  /** The serial the primary's SOA showed at the zone's last recorded check, if any. */
+  lastPrimarySerial(zone: string): number | undefined {
+    const row = this.db
+      .prepare(
+        'SELECT primary_serial FROM transfers WHERE zone = ? AND primary_serial IS NOT NULL ORDER BY id DESC LIMIT 1',
+      )
+      .get(zone) as { primary_serial: number } | undefined;
+    return row?.primary_serial;
+  }
+
   /** The served SOA's timers, or undefined before the first transfer. */
   soaTimers(zone: string): { refresh: number; retry: number; expire: number; serial: number } | undefined {
     const soa = this.soaRecord(zone);

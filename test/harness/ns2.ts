@@ -192,6 +192,14 @@ export function ns2Cli(...args: string[]): Promise<{ code: number | null; out: s
   });
 }
 
+/** A zone with SOA refresh 2, retry 2, expire 6 s: expiry within seconds of its primary going away. */
+export const SHORT_EXPIRE_ZONE = `$ORIGIN short.test.
+$TTL 60
+@ SOA ns1 hostmaster 10 2 2 6 60
+  NS ns1
+ns1 A 192.0.2.53
+`;
+
 export interface Ns2 {
   port: number;
   dir: string;

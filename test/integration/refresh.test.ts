@@ -16,7 +16,7 @@ import { TYPE } from '../../src/dns/types.js';
 import { query, summarize } from '../harness/client.js';
 import { sendNotify, startFakePrimary } from '../harness/fake-primary.js';
 import { freePort, type Named, startNamed } from '../harness/named.js';
-import { type Ns2, startNs2, waitFor } from '../harness/ns2.js';
+import { type Ns2, SHORT_EXPIRE_ZONE, startNs2, waitFor } from '../harness/ns2.js';
 import { a, exampleZone, rr } from '../harness/records.js';
 
 const FIXTURES = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../fixtures');
@@ -201,12 +201,7 @@ send`,
 });
 
 describe('expiry: primary gone past SOA expire, then back', () => {
-  const text = `$ORIGIN short.test.
-$TTL 60
-@ SOA ns1 hostmaster 10 2 2 6 60
-  NS ns1
-ns1 A 192.0.2.53
-`;
+  const text = SHORT_EXPIRE_ZONE;
   let named: Named | undefined;
   let ns2: Ns2;
 
@@ -261,9 +256,11 @@ ns1 A 192.0.2.53
 
     named = await startNamed({ zones: [{ name: 'short.test', text, dynamic: false }], port: primaryPort });
     await waitFor('recovery', async () => (await serialOf(ns2.port, 'short.test')) === 10, 10_000);
-    assert.equal(
-      sql<{ state: string }>(ns2, "SELECT state FROM zones WHERE name = 'short.test'")[0].state,
-      'ok',
+    await waitFor(
+      'ok state recorded',
+      () =>
+        sql<{ state: string }>(ns2, "SELECT state FROM zones WHERE name = 'short.test'")[0].state === 'ok',
+      5000,
     );
   });
 });

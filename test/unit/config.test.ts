@@ -279,6 +279,21 @@ describe('problems', () => {
     );
   });
 
+  test('metrics listener: both fields, not on the control port', () => {
+    assert.deepEqual(parseConfig({ metrics: { address: '::', port: 9153 } }).metrics, {
+      address: '::',
+      port: 9153,
+    });
+    rejects({ metrics: { port: 9153, path: '/m' } }, [
+      'metrics.path: unknown key',
+      'metrics.address: required',
+    ]);
+    rejects(
+      { control: { address: '127.0.0.1', port: 8053 }, metrics: { address: '127.0.0.1', port: 8053 } },
+      ['metrics.port: same address and port as "control" (127.0.0.1 8053)'],
+    );
+  });
+
   test('required keys', () => {
     rejects(
       {
@@ -641,6 +656,7 @@ describe('loadConfig', () => {
     const config = loadConfig(EXAMPLE);
     assert.deepEqual(config.listen, [{ address: '127.0.0.1', port: 5353 }]);
     assert.deepEqual(config.control, { address: '127.0.0.1', port: 8053 });
+    assert.deepEqual(config.metrics, { address: '127.0.0.1', port: 9153 });
     assert.equal(config.keys.get('xfr-key')!.algorithm, 'hmac-sha256');
     assert.equal(config.keys.get('xfr-key')!.secret.length, 32);
     assert.equal(config.zones.length, 1);
