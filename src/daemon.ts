@@ -90,7 +90,10 @@ export async function startDaemon(config: Config, log: Logger, opts: DaemonOptio
     serveStored(table, store, z, store.zone(z.name)!, now, false);
   }
   const members = consumer.stored();
-  for (const m of members) serveStored(table, store, m.zone, m.row, now);
+  for (const m of members) {
+    serveStored(table, store, m.zone, m.row, now);
+    metrics.addZone(m.zone);
+  }
   if (members.length > 0) log.info({ zones: members.length }, 'catalog member zones loaded from database');
   const produced = config.produceCatalog;
   if (produced) {
@@ -238,6 +241,7 @@ export async function startDaemon(config: Config, log: Logger, opts: DaemonOptio
   const rrl =
     rateLimit && (() => ({ ...rrlStats(rateLimit.table), maxTableSize: rateLimit.config.maxTableSize }));
   if (rrl) metrics.watchRateLimit(rrl);
+  if (config.catalogs.length > 0) metrics.watchCatalogs(() => consumer.counts());
   const zones = new ZoneSet({ store, table, writer, scheduler, refresher, workers: () => pool, log });
   zoneSet = zones;
   const producer = produced && startProducer(produced, { store, table, writer, zones, notifier, log });

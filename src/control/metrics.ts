@@ -232,6 +232,19 @@ export class Metrics {
     this.rateLimit = stats;
   }
 
+  /** Member zones accepted from each consumed catalog (RFC 9432), read at scrape time. */
+  watchCatalogs(counts: () => readonly { catalog: string; members: number }[]): void {
+    this.gauge(
+      'ns2_catalog_members',
+      'Member zones served from each consumed catalog zone.',
+      ['catalog'],
+      function collect() {
+        this.reset();
+        for (const c of counts()) this.set({ catalog: c.catalog }, c.members);
+      },
+    );
+  }
+
   /** A thread's query counters (the main thread's, each serving worker's shared buffer). */
   addQueryCounters(c: QueryCounters): void {
     this.queryThreads.push(c);

@@ -64,9 +64,11 @@ describe('catalog zones from a BIND primary', () => {
   let ns2: Ns2;
   let ns2Port: number;
   let extra: Record<string, unknown>;
+  let controlPort: number;
 
   before(async () => {
     ns2Port = await freePort();
+    controlPort = await freePort();
     const notify = [ns2Port];
     named = await startNamed({
       zones: [
@@ -82,6 +84,7 @@ describe('catalog zones from a BIND primary', () => {
       // Members have 5 RRs, the catalog a dozen: a catalog of 10× this is refused by the
       // transfer limit, like any zone too big.
       defaults: { maxRecords: 40 },
+      control: { address: HOST, port: controlPort },
       catalogs: [
         {
           name: CAT,
@@ -114,6 +117,8 @@ describe('catalog zones from a BIND primary', () => {
       { name: 'b.example', catalog: CAT, catalog_label: 'm2' },
       { name: CAT, catalog: null, catalog_label: null },
     ]);
+    const metrics = await (await fetch(`http://${HOST}:${controlPort}/metrics`)).text();
+    assert.match(metrics, /^ns2_catalog_members\{catalog="catalog\.example"\} 2$/m);
   });
 
   it("applies the member's group settings (allowTransfer from group xfr)", async () => {
