@@ -27,6 +27,7 @@ import {
 } from './reload/reloader.js';
 import { serveStored, ZoneSet } from './reload/zone-set.js';
 import { QueryHandler } from './serve/handler.js';
+import { listenError } from './serve/listen-error.js';
 import { DnsServer, udpRateLimit } from './serve/server.js';
 import { TsigGate } from './serve/tsig-gate.js';
 import { ServingWorkers, statusOf } from './serve/workers.js';
@@ -272,8 +273,11 @@ export async function startDaemon(config: Config, log: Logger, opts: DaemonOptio
   // The metrics listener (config.metrics): /metrics, /healthz, /readyz only.
   let control: ControlServer | undefined;
   let scrape: ControlServer | undefined;
+  // Which listener failed, for the message (address in use, permission denied, …).
+  let opening: { address: string; port: number } | undefined;
   try {
-    if (config.control)
+    if (config.control) {
+      opening = config.control;
       control = await startControlServer(config.control, {
         ...probes,
         store,
@@ -281,14 +285,18 @@ export async function startDaemon(config: Config, log: Logger, opts: DaemonOptio
         reload: () => reload('control'),
         rateLimit: rrl,
       });
-    if (config.metrics) scrape = await startMetricsServer(config.metrics, probes);
+    }
+    if (config.metrics) {
+      opening = config.metrics;
+      scrape = await startMetricsServer(config.metrics, probes);
+    }
   } catch (e) {
     await control?.close();
     await pool?.stop();
     await server.stop();
     await writer.close();
     store.close();
-    throw e;
+    throw opening ? listenError('HTTP', opening.address, opening.port, e) : e;
   }
   // Until its image is built (in the writer, off this thread) a zone is answered from SQLite.
   for (const row of store.zones())

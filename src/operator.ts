@@ -60,7 +60,7 @@ export function statusText(store: ZoneStore, now: number = Math.floor(Date.now()
 }
 
 export function status(config: Config): number {
-  const store = new ZoneStore(config.database);
+  const store = new ZoneStore(config.database, 'read');
   try {
     process.stdout.write(statusText(store));
     return 0;
@@ -72,7 +72,7 @@ export function status(config: Config): number {
 /** The zone as `dig AXFR` would print it: SOA first, then every RR, SOA again. */
 export function dumpZone(config: Config, zone: string): number {
   const name = zone.toLowerCase().replace(/\.$/, '');
-  const store = new ZoneStore(config.database);
+  const store = new ZoneStore(config.database, 'read');
   try {
     if (!store.zone(name)) {
       process.stderr.write(`ns2 dump: zone "${name}" is not in the database\n`);
@@ -306,7 +306,7 @@ function withZone(
   body: (store: ZoneStore, zone: string) => number,
 ) {
   const zone = normalise(zoneArg);
-  const store = new ZoneStore(config.database);
+  const store = new ZoneStore(config.database, 'read');
   try {
     if (!store.zone(zone)) {
       process.stderr.write(`ns2 ${cmd}: zone "${zone}" is not in the database\n`);

@@ -27,6 +27,7 @@ import { nameToText, readName } from '../dns/name.js';
 import type { Logger } from '../log.js';
 import { type DatagramBatch, type DatagramSocket, openDatagramSocket } from '../net/datagram.js';
 import { FORWARD, type Handled, type QueryHandler } from './handler.js';
+import { listenError } from './listen-error.js';
 import type { TsigGate } from './tsig-gate.js';
 import type { XfrOut, XfrSink } from './xfrout.js';
 
@@ -178,6 +179,8 @@ export class DnsServer {
       port: l.port,
       reusePort: this.opts.reusePort,
       receiveBuffer: this.opts.udpReceiveBuffer,
+    }).catch((e: unknown) => {
+      throw listenError('UDP', l.address, l.port, e);
     });
     this.udp.push(sock);
     const handler = this.handler;
@@ -223,12 +226,14 @@ export class DnsServer {
 
   private startTcp(l: Listen): Promise<void> {
     const server = net.createServer((c) => this.admit(c));
-    server.on('error', (e) => this.log.warn({ err: e }, 'TCP server error'));
     this.tcp.push(server);
     return new Promise((resolve, reject) => {
-      server.once('error', reject);
-      server.listen({ port: l.port, host: l.address }, () => {
-        server.off('error', reject);
+      const failed = (e: unknown) => reject(listenError('TCP', l.address, l.port, e));
+      server.once('error', failed);
+      // ipv6Only: "::" and "0.0.0.0" are separate listen entries (as for UDP), not one dual socket.
+      server.listen({ port: l.port, host: l.address, ipv6Only: l.address.includes(':') }, () => {
+        server.off('error', failed);
+        server.on('error', (e) => this.log.warn({ err: e }, 'TCP server error'));
         resolve();
       });
     });

@@ -3,16 +3,15 @@
  * queries; a transfer is applied in one transaction, so a reader (this process or an operator's
  * `sqlite3` session, thanks to WAL) sees the old version or the new one, never a mix.
  */
-import fs from 'node:fs';
-import path from 'node:path';
-import Database from 'better-sqlite3';
+import type Database from 'better-sqlite3';
 import { canonicalKey } from '../dns/dnssec.js';
 import { keyToName, nameKey, nameToText, textToName, toLower } from '../dns/name.js';
 import { rdataToText } from '../dns/rdata.js';
 import { parseSoa } from '../dns/soa.js';
 import { TYPE, typeToText } from '../dns/types.js';
 import { checkNodeRows, deleteProblem, GuardError, type NodeRow, type ZoneLimits } from '../xfrin/guards.js';
-import { migrate } from './schema.js';
+import { type DatabaseMode, openDatabase } from './database-file.js';
+import { migrate, SCHEMA_VERSION } from './schema.js';
 
 /** One RR of a zone as transferred: owner in wire form, rdata bytes with names uncompressed. */
 export interface ZoneRR {
@@ -140,6 +139,31 @@ const TEXT_BATCH = 4000;
 const ZONE_COLS =
   'name, serial, state, primary_addr, last_refresh, last_transfer, next_refresh, expires_at, records, catalog, catalog_label';
 
+function setUp(db: Database.Database): void {
+  // WAL lets readers (and the operator's sqlite3 CLI) run beside a transfer's write.
+  // synchronous=FULL: a committed zone version is served onward, so it must survive power loss.
+  db.pragma('journal_mode = WAL');
+  db.pragma('synchronous = FULL');
+  db.pragma('foreign_keys = ON');
+  // Keeps the WAL file from staying huge after a big transfer (it is truncated at checkpoints).
+  db.pragma('journal_size_limit = 67108864');
+  migrate(db);
+}
+
+/** A read-only connection cannot migrate: it needs the schema this ns2 writes. */
+function checkSchema(db: Database.Database): void {
+  const has = db.prepare("SELECT 1 FROM sqlite_master WHERE name = 'schema_version'").get();
+  const v = has
+    ? (db.prepare('SELECT max(version) FROM schema_version').pluck().get() as number | null)
+    : null;
+  if (v === SCHEMA_VERSION) return;
+  throw new Error(
+    v === null
+      ? 'not an ns2 database (no schema_version table)'
+      : `schema version ${v}, this ns2 reads ${SCHEMA_VERSION}: ${v < SCHEMA_VERSION ? 'run ns2 serve once to migrate it' : 'use a newer ns2'}`,
+  );
+}
+
 export class ZoneStore {
   readonly db: Database.Database;
   private readonly stNode: Database.Statement;
@@ -158,17 +182,13 @@ export class ZoneStore {
   private reading = false;
   private readonly stCommit: Database.Statement;
 
-  constructor(file: string) {
-    if (file !== ':memory:') fs.mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
-    this.db = new Database(file);
-    // WAL lets readers (and the operator's sqlite3 CLI) run beside a transfer's write.
-    // synchronous=FULL: a committed zone version is served onward, so it must survive power loss.
-    this.db.pragma('journal_mode = WAL');
-    this.db.pragma('synchronous = FULL');
-    this.db.pragma('foreign_keys = ON');
-    // Keeps the WAL file from staying huge after a big transfer (it is truncated at checkpoints).
-    this.db.pragma('journal_size_limit = 67108864');
-    migrate(this.db);
+  /**
+   * `write` (the daemon and its writer thread) creates the file if need be and migrates it;
+   * `read` (the operator commands) opens an existing database read-only and creates nothing.
+   * Failures throw DatabaseOpenError naming the file and the reason.
+   */
+  constructor(file: string, mode: DatabaseMode = 'write') {
+    this.db = openDatabase(file, mode, mode === 'read' ? checkSchema : setUp);
     this.stNode = this.db
       .prepare('SELECT rtype, ttl, rdata_wire FROM rr WHERE zone_id = ? AND nkey = ? ORDER BY seq')
       .raw();
