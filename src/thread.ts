@@ -10,9 +10,10 @@ import { Worker } from 'node:worker_threads';
 export function startThread(base: string, name: string, workerData: unknown): Worker {
   const ts = base.endsWith('.ts');
   const entry = new URL(`./${name}.${ts ? 'ts' : 'js'}`, base);
+  // tsx resolved from here, not from the cwd the eval'd worker would resolve it against.
   return ts
     ? new Worker(
-        `import('tsx/esm/api').then((t) => { t.register(); return import(${JSON.stringify(entry.href)}); })`,
+        `import(${JSON.stringify(import.meta.resolve('tsx/esm/api'))}).then((t) => { t.register(); return import(${JSON.stringify(entry.href)}); })`,
         { eval: true, workerData },
       )
     : new Worker(fileURLToPath(entry), { workerData });
