@@ -9,6 +9,8 @@ export function createLogger(level: string, destination?: pino.DestinationStream
       level,
       base: { name: 'ns2' },
       timestamp: pino.stdTimeFunctions.isoTime,
+      // "level":"info", as operators grep and log shippers map it (pino's default is the number 30).
+      formatters: { level: (label) => ({ level: label }) },
       // TSIG secrets must never reach a log line, whatever object is logged.
       redact: { paths: ['secret', '*.secret', '*.*.secret', 'key.secret'], censor: '[redacted]' },
     },

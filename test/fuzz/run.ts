@@ -17,7 +17,7 @@ import { fileURLToPath } from 'node:url';
 import { parseMessage } from '../../src/dns/message.js';
 import { buildQuery, query } from '../harness/client.js';
 import { startFakePrimary } from '../harness/fake-primary.js';
-import { startNs2, waitFor } from '../harness/ns2.js';
+import { levelAtLeast, startNs2, waitFor } from '../harness/ns2.js';
 import { exampleZone } from '../harness/records.js';
 import { packet, type Rng, rng, STRATEGIES, tcpStream } from './packets.js';
 
@@ -177,7 +177,7 @@ export async function runFuzz(opts: FuzzOptions): Promise<FuzzReport> {
       report.failures.push(`RSS grew ${report.rssGrowthMb.toFixed(1)} MB (limit ${RSS_LIMIT_MB})`);
     report.errors = ns2
       .logLines()
-      .filter((l) => (l.level as number) >= 50)
+      .filter((l) => levelAtLeast(l, 'error'))
       .map((l) => JSON.stringify(l).slice(0, 300));
     if (report.errors.length > 0) report.failures.push(`${report.errors.length} error log lines`);
     return report;

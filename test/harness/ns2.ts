@@ -124,6 +124,16 @@ export function spawnNs2Secondary(o: Ns2SecondarySpawn): Ns2Server {
 }
 
 /** The pino lines of ns2's log (complete lines only), optionally only those with msg === `msg`. */
+/** pino's level names, lowest first: ns2 logs `"level":"info"`. */
+const LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal'];
+
+/** Whether a parsed log line is at `level` or above (`"level":"warn"` counts for 'warn'). */
+export function levelAtLeast(line: Record<string, unknown>, level: 'warn' | 'error'): boolean {
+  const i = LEVELS.indexOf(String(line.level));
+  if (i < 0) throw new Error(`log line without a level name: ${JSON.stringify(line).slice(0, 200)}`);
+  return i >= LEVELS.indexOf(level);
+}
+
 export function ns2LogEvents(ns2: Ns2Server | Proc, msg?: string): Record<string, unknown>[] {
   const proc = 'proc' in ns2 ? ns2.proc : ns2;
   const out: Record<string, unknown>[] = [];

@@ -23,7 +23,7 @@ import {
   soaOf,
   startHostilePrimary,
 } from '../harness/hostile-primary.js';
-import { type Ns2, startNs2, waitFor } from '../harness/ns2.js';
+import { levelAtLeast, type Ns2, startNs2, waitFor } from '../harness/ns2.js';
 import { a, aaaa, mx, n, rr, soa, txt } from '../harness/records.js';
 
 const zoneOf = (name: string, serial: number, www = '192.0.2.1'): ZoneRR[] => [
@@ -377,7 +377,7 @@ describe('hostile primary: every fault keeps the old zone, names the reason, and
       for (const z of all) if ((await serialOf(ns2.port, z)) !== 1) waiting.push(z);
       return waiting.length === 0;
     }).catch((e) => {
-      const why = ns2.logLines().filter((l) => waiting.includes(String(l.zone)) && (l.level as number) >= 40);
+      const why = ns2.logLines().filter((l) => waiting.includes(String(l.zone)) && levelAtLeast(l, 'warn'));
       throw new Error(`${(e as Error).message}: ${waiting.join(', ')} ${JSON.stringify(why.slice(-3))}`);
     });
     for (const f of FAULTS) primary.arm(f.zone);
