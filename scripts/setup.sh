@@ -15,6 +15,8 @@ command -v knotd >/dev/null 2>&1 || [ -x /usr/sbin/knotd ] || missing="$missing 
 command -v dnsperf >/dev/null 2>&1 || missing="$missing dnsperf"
 # cc: the native addon, and the small C load clients of the rate-limit tests (test/fixtures/*.c).
 command -v cc >/dev/null 2>&1 || missing="$missing gcc"
+# systemd-analyze checks contrib/ns2.service (test/integration/systemd.test.ts).
+command -v systemd-analyze >/dev/null 2>&1 || missing="$missing systemd"
 if [ -n "$missing" ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     echo "setup: installing Debian packages:$missing"
