@@ -4,8 +4,11 @@
 #   docker run -d -p 53:53/udp -p 53:53/tcp -v ns2-data:/app/data \
 #     -v "$PWD/config.json:/app/config.json:ro" ns2
 #
-# BASE_IMAGE can be swapped for a compatible Node 22 Debian image (e.g. a mirror or a local copy).
-ARG BASE_IMAGE=node:22-bookworm-slim
+#   docker exec ns2 sqlite3 /app/data/ns2.db "select name, serial, state from zones"
+#
+# BASE_IMAGE can be swapped for a compatible Node 24 Debian image (e.g. a mirror or a local copy);
+# Node 24 is the current LTS (ns2 runs on 20, 22, 24 and 26).
+ARG BASE_IMAGE=node:24-bookworm-slim
 
 # ---------------------------------------------------------------------------------------------
 # Build stage: compile TypeScript, the better-sqlite3 addon and ns2's own batched-UDP addon
@@ -33,7 +36,11 @@ RUN npm run build \
 
 # ---------------------------------------------------------------------------------------------
 # Runtime stage: no compilers, no dev dependencies, runs as the unprivileged user `node` (uid 1000).
+# The sqlite3 CLI is there for the operator: the database is meant to be read with it.
 FROM ${BASE_IMAGE}
+RUN apt-get update \
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends sqlite3 \
+ && rm -rf /var/lib/apt/lists/*
 ENV NODE_ENV=production
 WORKDIR /app
 COPY --from=build /src/package.json ./package.json
@@ -42,11 +49,11 @@ COPY --from=build /src/dist ./dist
 # The batched-UDP addon, found by dist/net/native-addon.js at ../../build/Release (without it ns2
 # falls back to node:dgram and logs why).
 COPY --from=build /src/build/Release/udp_batch.node ./build/Release/udp_batch.node
-# Default configuration: listen on all IPv4 addresses, port 53, no zones (answers REFUSED to
-# everything). Mount your own file over /app/config.json to serve zones.
+# Default configuration: listen on all IPv4 and all IPv6 addresses, port 53, no zones (answers
+# REFUSED to everything). Mount your own file over /app/config.json to serve zones.
 RUN printf '%s\n' \
       '{' \
-      '  "listen": [{ "address": "0.0.0.0", "port": 53 }],' \
+      '  "listen": [{ "address": "0.0.0.0", "port": 53 }, { "address": "::", "port": 53 }],' \
       '  "database": "/app/data/ns2.db",' \
       '  "zones": []' \
       '}' > /app/config.json \

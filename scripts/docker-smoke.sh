@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Smoke test of the Docker image: build it, run it like a user would, probe it with dig, run its
-# HEALTHCHECK, stop it and check that it shut down cleanly as the unprivileged user.
+# HEALTHCHECK, read its database with the sqlite3 CLI inside the image, run the image's default
+# config (port 53 on IPv4 and IPv6) once, stop it and check that it shut down cleanly as the
+# unprivileged user.
 #
 #   bash scripts/docker-smoke.sh          # from the repository root, as root (CI does this)
 #
 # Uses podman as the engine (scripts/podman-env.sh installs and configures it, and builds a local
-# stand-in for the node:22-bookworm-slim base image, since no registry is reachable here).
+# stand-in for the node:24-bookworm-slim base image, since no registry is reachable here).
 # Every wait is bounded; the container and its volume are removed on every exit path.
 # Prints one PASS/FAIL line per check and exits non-zero if any check failed.
 #
@@ -34,6 +36,8 @@ check() { # check DESCRIPTION COMMAND... — PASS if the command succeeds, FAIL 
 }
 
 container_created=0
+default_created=0
+DEFAULT_NAME=ns2-smoke-default-$$
 cleanup() {
   local rc=$?
   set +e
@@ -44,6 +48,14 @@ cleanup() {
       echo "-------------------------------------"
     fi
     timeout 60 podman rm -f -t 0 "$NAME" >/dev/null 2>&1
+  fi
+  if [ "$default_created" = 1 ]; then
+    if [ "$failed" -gt 0 ] || [ "$rc" -ne 0 ]; then
+      echo "---- last container logs ($DEFAULT_NAME) ----"
+      timeout 30 podman logs --tail 20 "$DEFAULT_NAME" 2>&1
+      echo "-------------------------------------"
+    fi
+    timeout 60 podman rm -f -t 0 "$DEFAULT_NAME" >/dev/null 2>&1
   fi
   timeout 60 podman volume rm -f "$VOLUME" >/dev/null 2>&1
   rm -rf "$TMPDIR_SMOKE"
@@ -200,6 +212,12 @@ check "PID 1 is node itself (got '${pid1_name:-?}')" test "$pid1_name" = node
 check "/app/data volume is writable by the server user" timeout 30 podman exec "$NAME" test -w /app/data
 info "/app/data holds: $(timeout 30 podman exec "$NAME" ls -A /app/data 2>&1 | tr '\n' ' ')"
 
+# The operator's window: the sqlite3 CLI inside the image reads the live database (WAL).
+sqlite_out=$(timeout 30 podman exec "$NAME" sqlite3 /app/data/ns2.db \
+  "select 'schema ' || max(version) from schema_version; select 'zones ' || count(*) from zones;" 2>&1 || true)
+check "sqlite3 inside the image reads /app/data/ns2.db (got: $(tr '\n' ' ' <<<"$sqlite_out"))" \
+  bash -c 'grep -Eq "^schema [0-9]+$" <<<"$1" && grep -q "^zones 0$" <<<"$1"' _ "$sqlite_out"
+
 # ---- stop -----------------------------------------------------------------------------------
 stop_start=$(date +%s%N)
 if timeout 60 podman stop -t 10 "$NAME" >/dev/null 2>&1; then
@@ -218,5 +236,39 @@ check "logs are JSON lines ($log_lines lines, $non_json not JSON)" \
 # The image carries the batched-UDP addon: UDP is answered through it, not the dgram fallback.
 check "UDP through the native batched socket (io batched logged, no fallback warning)" \
   bash -c 'grep -q "\"io\":\"batched\"" <<<"$1" && ! grep -q "batched UDP I/O unavailable" <<<"$1"' _ "$logs"
+
+# ---- the image's own default config ---------------------------------------------------------
+# Port 53 on 0.0.0.0 and ::, as the unprivileged user: in its own network namespace with the
+# sysctl Docker sets (podman does not by default), published on a free loopback port.
+default_cfg=$(timeout 60 podman run --rm --network host --no-healthcheck --entrypoint cat "$IMAGE" \
+  /app/config.json 2>&1 || true)
+check "default config listens on IPv4 and IPv6 (0.0.0.0 and ::)" \
+  bash -c 'grep -q "\"address\": \"0.0.0.0\"" <<<"$1" && grep -q "\"address\": \"::\"" <<<"$1"' _ "$default_cfg"
+DPORT=$(node -e '
+  const net = require("node:net");
+  const s = net.createServer().listen(0, "127.0.0.1", () => { console.log(s.address().port); s.close(); });
+')
+default_created=1
+if timeout 120 podman run -d --name "$DEFAULT_NAME" --network slirp4netns:enable_ipv6=true \
+    --sysctl net.ipv4.ip_unprivileged_port_start=0 --health-interval=disable \
+    -p "127.0.0.1:$DPORT:53/udp" -p "127.0.0.1:$DPORT:53/tcp" "$IMAGE" >/dev/null 2>"$TMPDIR_SMOKE/run2.err"; then
+  default_answer=""
+  deadline=$(($(date +%s) + START_TIMEOUT))
+  while [ "$(date +%s)" -lt "$deadline" ]; do
+    if default_answer=$(dig @127.0.0.1 -p "$DPORT" example.test SOA +time=1 +tries=1 2>&1) &&
+        grep -q 'status:' <<<"$default_answer"; then
+      break
+    fi
+    sleep 0.5
+  done
+  check "default config answers on port 53 (published as 127.0.0.1:$DPORT)" grep -q 'status: REFUSED' <<<"$default_answer"
+  default_logs=$(timeout 30 podman logs "$DEFAULT_NAME" 2>&1 || true)
+  check "default config listens on :: port 53 (UDP and TCP)" \
+    bash -c 'grep "\"address\":\"::\"" <<<"$1" | grep -q "\"port\":53"' _ "$default_logs"
+  timeout 60 podman stop -t 10 "$DEFAULT_NAME" >/dev/null 2>&1 || true
+else
+  cat "$TMPDIR_SMOKE/run2.err"
+  fail "podman run of the default config failed"
+fi
 
 # cleanup (trap) prints the summary and sets the exit status

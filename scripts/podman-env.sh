@@ -19,7 +19,7 @@
 set -euo pipefail
 
 export PODMAN_WORK="${PODMAN_WORK:-/tmp/ns2-podman}"
-ns2_node_major="${NODE_MAJOR:-22}"
+ns2_node_major="${NODE_MAJOR:-24}"
 export NODE_BASE_IMAGE="localhost/node-base:${ns2_node_major}"
 
 ns2_log() { printf '[podman-env] %s\n' "$*" >&2; }
