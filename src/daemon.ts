@@ -6,7 +6,6 @@
  * re-read the config file (reload/reloader.ts) and add, change and remove zones (reload/zone-set.ts).
  */
 import { randomBytes } from 'node:crypto';
-import Database from 'better-sqlite3';
 import { createRrlTable, type RrlStats, rrlStats } from './answer/rrl.js';
 import type { Config, ProducedCatalog } from './config.js';
 import { Metrics, zoneSource } from './control/metrics.js';
@@ -33,6 +32,7 @@ import { TsigGate } from './serve/tsig-gate.js';
 import { ServingWorkers, statusOf } from './serve/workers.js';
 import { XfrOut } from './serve/xfrout.js';
 import { ZoneTable } from './serve/zone-table.js';
+import Database from './store/sqlite.js';
 import { DirectWriter, type OnImage, type StoreWriter, WorkerWriter } from './store/writer.js';
 import { ZoneStore } from './store/zone-store.js';
 

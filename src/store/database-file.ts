@@ -6,7 +6,8 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import Database from 'better-sqlite3';
+import type BetterSqlite3 from 'better-sqlite3';
+import Database from './sqlite.js';
 
 export type DatabaseMode = 'write' | 'read';
 
@@ -95,12 +96,12 @@ function reasonFor(file: string, mode: DatabaseMode, err: unknown): string {
 export function openDatabase(
   file: string,
   mode: DatabaseMode,
-  setup: (db: Database.Database) => void = () => {},
-): Database.Database {
+  setup: (db: BetterSqlite3.Database) => void = () => {},
+): BetterSqlite3.Database {
   // Look first: better-sqlite3 would create a missing file, or fail with a bare message.
   const problem = databaseProblem(file, mode);
   if (problem) throw new DatabaseOpenError(file, problem);
-  let db: Database.Database | undefined;
+  let db: BetterSqlite3.Database | undefined;
   try {
     db = new Database(file, mode === 'read' ? { readonly: true, fileMustExist: true } : {});
     setup(db);

@@ -6,8 +6,8 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import Database from 'better-sqlite3';
 import { TYPE } from '../../src/dns/types.js';
+import Database from '../../src/store/sqlite.js';
 import { query, summarize } from '../harness/client.js';
 import { freePort, type Named, startNamed } from '../harness/named.js';
 import { type Ns2, startNs2, waitFor } from '../harness/ns2.js';

@@ -9,9 +9,9 @@
 import assert from 'node:assert/strict';
 import dgram from 'node:dgram';
 import { after, before, describe, it } from 'node:test';
-import Database from 'better-sqlite3';
 import { parseMessage } from '../../src/dns/message.js';
 import { MessageWriter } from '../../src/dns/writer.js';
+import Database from '../../src/store/sqlite.js';
 import type { ZoneRR } from '../../src/store/zone-store.js';
 import { query } from '../harness/client.js';
 import {

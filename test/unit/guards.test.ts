@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import Database from 'better-sqlite3';
 import { nameKey, nameToText } from '../../src/dns/name.js';
+import Database from '../../src/store/sqlite.js';
 import { sigKey, type ZoneRR } from '../../src/store/zone-store.js';
 import {
   checkDiffs,

@@ -3,8 +3,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
-import Database from 'better-sqlite3';
 import { SCHEMA_VERSION } from '../../src/store/schema.js';
+import Database from '../../src/store/sqlite.js';
 import { type ZoneRR, ZoneStore } from '../../src/store/zone-store.js';
 import { a, exampleZone, rr } from '../harness/records.js';
 
