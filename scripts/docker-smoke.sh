@@ -206,7 +206,8 @@ check "health check says why (${hc_output:-${hc_out:-?}})" grep -q 'no zones con
 # The server process (PID 1 in the container, no npm/shell in between) runs as uid 1000.
 pid1_status=$(timeout 30 podman exec "$NAME" cat /proc/1/status 2>&1 || true)
 pid1_uid=$(awk '$1 == "Uid:" { print $2 }' <<<"$pid1_status")
-pid1_name=$(awk '$1 == "Name:" { print $2 }' <<<"$pid1_status")
+# argv[0], not Name: (Node 24 names its main thread "MainThread").
+pid1_name=$(timeout 30 podman exec "$NAME" sh -c 'basename "$(tr "\0" "\n" </proc/1/cmdline | head -n 1)"' 2>&1 || true)
 check "server process runs as uid 1000 (got '${pid1_uid:-?}')" test "$pid1_uid" = 1000
 check "PID 1 is node itself (got '${pid1_name:-?}')" test "$pid1_name" = node
 check "/app/data volume is writable by the server user" timeout 30 podman exec "$NAME" test -w /app/data

@@ -53,6 +53,8 @@ function children(pid: number): number[] {
 }
 
 const comm = (pid: number) => fs.readFileSync(`/proc/${pid}/comm`, 'utf8').trim();
+/** argv of a process (Node 24 names its main thread "MainThread", so comm does not say node). */
+const cmdline = (pid: number) => fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
 
 /** Every descendant of `pid`, depth first. */
 function descendants(pid: number): number[] {
@@ -94,11 +96,14 @@ async function startDemo(name: string): Promise<Demo> {
   );
   const tree = descendants(proc.pid);
   started.push(...tree);
-  const node = tree.find((p) => comm(p) === 'node');
+  const node = tree.find((p) => {
+    const argv = cmdline(p);
+    return path.basename(argv[0]) === 'node' && argv.includes('demo');
+  });
   const named = tree.find((p) => comm(p) === 'named');
   assert.ok(
     node && named,
-    `node and named under npm start: ${tree.map((p) => `${p} ${comm(p)}`).join(', ')}`,
+    `node and named under npm start: ${tree.map((p) => `${p} ${cmdline(p).join(' ')}`).join(', ')}`,
   );
   return { proc, ports, node, named };
 }

@@ -358,7 +358,9 @@ describe('serving workers with a BIND primary', () => {
     });
   });
 
-  describe('NS2_UDP=dgram: one thread answers UDP', () => {
+  // Node < 22.12: dgram cannot share a port, so the main thread answers UDP; later Nodes give each
+  // worker its own dgram socket on the shared port.
+  describe('NS2_UDP=dgram: the dgram path answers UDP', () => {
     let ns2: Ns2 | undefined;
     const running = () => {
       assert.ok(ns2, 'ns2 started');
@@ -380,13 +382,25 @@ describe('serving workers with a BIND primary', () => {
       if (ns2) fs.rmSync(ns2.dir, { recursive: true, force: true });
     });
 
-    it('listens on UDP and TCP in the main thread with io dgram', () => {
+    it('listens with io dgram: UDP in the main thread, or in each worker where dgram shares a port', () => {
       const lines = running().logLines();
       const listening = lines.filter((l) => String(l.msg).startsWith('listening on'));
-      assert.equal(listening.length, 1, JSON.stringify(listening));
-      assert.equal(listening[0].msg, 'listening on UDP and TCP');
-      assert.equal(listening[0].io, 'dgram');
-      assert.equal(listening[0].worker, undefined);
+      if (!dgramReusePort()) {
+        assert.equal(listening.length, 1, JSON.stringify(listening));
+        assert.equal(listening[0].msg, 'listening on UDP and TCP');
+        assert.equal(listening[0].io, 'dgram');
+        assert.equal(listening[0].worker, undefined);
+      } else {
+        const udp = listening.filter((l) => l.msg === 'listening on UDP');
+        assert.equal(udp.length, 2, JSON.stringify(listening));
+        for (const l of udp) {
+          assert.equal(l.io, 'dgram');
+          assert.notEqual(l.worker, undefined);
+        }
+        const tcp = listening.filter((l) => l.msg === 'listening on TCP');
+        assert.equal(tcp.length, 1, JSON.stringify(listening));
+        assert.equal(tcp[0].worker, undefined);
+      }
       const warn = lines.find((l) => String(l.msg).startsWith('batched UDP I/O unavailable'));
       assert.ok(warn, 'the dgram path is announced');
       assert.equal(warn.reason, 'NS2_UDP=dgram');
