@@ -32,12 +32,16 @@ function unprivilegedPortStart(): number | undefined {
 const where = (address: string, port: number) =>
   address.includes(':') ? `[${address}]:${port}` : `${address}:${port}`;
 
-/** The sentence for `err` (from dgram, net, http or the native addon) binding address:port. */
+/**
+ * The sentence for `err` (from dgram, net, http or the native addon) binding address:port.
+ * `portStart`: net.ipv4.ip_unprivileged_port_start (read from /proc unless given).
+ */
 export function listenErrorMessage(
   transport: Transport,
   address: string,
   port: number,
   err: unknown,
+  portStart: number | undefined = unprivilegedPortStart(),
 ): string {
   const code = (err as { code?: unknown })?.code;
   const head = `cannot listen on ${where(address, port)} (${transport})`;
@@ -45,7 +49,7 @@ export function listenErrorMessage(
     case 'EADDRINUSE':
       return `${head}: address already in use: another process (another nameserver, or ns2 still running) holds it; find it with \`ss -${transport === 'UDP' ? 'u' : 't'}lnp 'sport = :${port}'\``;
     case 'EACCES': {
-      const start = unprivilegedPortStart();
+      const start = portStart;
       if (port < (start ?? 1024)) {
         return (
           `${head}: permission denied: port ${port} is below net.ipv4.ip_unprivileged_port_start (${start ?? 1024}), ` +
