@@ -24,14 +24,18 @@ RUN npm ci --no-audit --no-fund
 COPY tsconfig.json ./
 COPY src ./src
 # After the build: drop dev dependencies, and keep only the compiled addon of better-sqlite3 12
-# (its sources, object files and static library are ~25 MB), then check that the SQLite binding
-# ns2 picks loads (on Node >= 22 the prebuilt better-sqlite3 13, src/store/sqlite.ts).
+# (its sources, object files and static library are ~25 MB) and of better-sqlite3 13's prebuilt
+# binaries only this platform's (the others are ~15 MB), then check that the SQLite binding ns2
+# picks loads (on Node >= 22 the prebuilt better-sqlite3 13, src/store/sqlite.ts).
 RUN npm run build \
  && npm prune --omit=dev --no-audit --no-fund \
  && mv node_modules/better-sqlite3/build/Release/better_sqlite3.node /tmp/ \
  && rm -rf node_modules/better-sqlite3/build node_modules/better-sqlite3/deps node_modules/better-sqlite3/src \
  && mkdir -p node_modules/better-sqlite3/build/Release \
  && mv /tmp/better_sqlite3.node node_modules/better-sqlite3/build/Release/ \
+ && if [ -d node_modules/better-sqlite3-napi/prebuilds ]; then \
+      find node_modules/better-sqlite3-napi/prebuilds -type f ! -name "linux-$(node -p process.arch).node" -delete; \
+    fi \
  && node --input-type=module -e "const m = await import('/src/dist/store/sqlite.js'); const db = new m.default(':memory:'); db.prepare('select 1').get(); db.close(); console.log(m.sqliteBinding())" \
  && node -e "require('/src/build/Release/udp_batch.node')"
 
