@@ -121,6 +121,10 @@ export async function runDemo(ports: DemoPorts = DEMO_DEFAULTS): Promise<number>
     ? spawn(setpriv, ['--pdeathsig', 'TERM', named, ...namedArgs], { stdio: ['ignore', 'ignore', stderr] })
     : spawn(named, namedArgs, { stdio: ['ignore', 'ignore', stderr] });
   fs.closeSync(stderr);
+  // Listened for from the start: named may fail (its port taken) while ns2 is still starting.
+  const primaryExit = new Promise<string>((resolve) =>
+    primary.once('exit', (code, signal) => resolve(String(signal ?? code))),
+  );
   const stopPrimary = () => {
     if (primary.exitCode === null && primary.signalCode === null) primary.kill('SIGTERM');
   };
@@ -150,8 +154,8 @@ export async function runDemo(ports: DemoPorts = DEMO_DEFAULTS): Promise<number>
     };
     process.once('SIGINT', () => stop('SIGINT'));
     process.once('SIGTERM', () => stop('SIGTERM'));
-    primary.once('exit', (code, signal) => {
-      if (!stopping) stop(`named exited (${signal ?? code}); see ${dir}/named.log`, 1);
+    primaryExit.then((how) => {
+      if (!stopping) stop(`named exited (${how}); see ${dir}/named.log`, 1);
     });
     // `npm start` killed without passing the signal on: we are re-parented, so go too.
     const orphan = setInterval(() => {
