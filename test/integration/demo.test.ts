@@ -73,8 +73,11 @@ async function startDemo(name: string): Promise<Demo> {
   const proc = startProc(
     name,
     'npm',
+    // --ignore-scripts: without prestart's set-up (npm test's pretest did it; an npm ci in the
+    // middle of a run would pull node_modules from under the other tests).
     [
       'start',
+      '--ignore-scripts',
       '--',
       '--port',
       `${ports.port}`,
