@@ -26,8 +26,12 @@ after(() => {
   fs.rmSync(tmp, { recursive: true, force: true });
 });
 
-const gitStatus = () =>
-  execFileSync('git', ['status', '--porcelain', '--untracked-files=all'], { cwd: ROOT, encoding: 'utf8' });
+/** `git status --porcelain`, of the whole tree or of `paths`. */
+const gitStatus = (...paths: string[]) =>
+  execFileSync('git', ['status', '--porcelain', '--untracked-files=all', '--', ...paths], {
+    cwd: ROOT,
+    encoding: 'utf8',
+  });
 
 /** Running and not a zombie (an exited child nobody has reaped yet counts as gone). */
 function alive(pid: number): boolean {
@@ -158,6 +162,9 @@ describe('npm start (the demo)', () => {
     assert.match(sql.stdout, /new\.example\.test\|A\|300\|192\.0\.2\.99/);
 
     assert.equal(gitStatus(), before, 'the demo changed nothing git sees (tracked or untracked)');
+    // Whatever the tree looked like before: where the demo writes, git sees nothing at all.
+    assert.equal(gitStatus('data/demo'), '', 'data/demo/ is ignored and holds no tracked file');
+    assert.equal(execFileSync('git', ['ls-files', 'data/demo'], { cwd: ROOT, encoding: 'utf8' }), '');
 
     await demo.proc.stop('SIGTERM');
     await waitFor(
