@@ -10,7 +10,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import Database from 'better-sqlite3';
+import Database from '../../src/store/sqlite.js';
 import { catalogConsumerConf, freePort, type Named, startNamed } from '../harness/named.js';
 import { type Ns2, startNs2, waitFor } from '../harness/ns2.js';
 import { digAt, HOST, type Proc, run, startProc } from '../harness/proc.js';
