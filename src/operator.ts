@@ -1,11 +1,12 @@
 /** Operator commands that read the database or probe the running server. */
-import Database from 'better-sqlite3';
+
 import type { Config } from './config.js';
 import { controlRequest, controlTarget } from './control/client.js';
 import { type Readiness, readiness, type ZoneStatusView } from './control/readiness.js';
 import { keyToName, nameToText, ROOT, textToName } from './dns/name.js';
 import { rdataToText } from './dns/rdata.js';
 import { TYPE } from './dns/types.js';
+import Database from './store/sqlite.js';
 import { ZoneStore } from './store/zone-store.js';
 import { buildQuery } from './xfrin/query.js';
 import { udpExchange } from './xfrin/transport.js';
