@@ -14,10 +14,12 @@
  * `secretFile` is resolved against the directory of the config file (`baseDir`), so a config and
  * its key files move together.
  */
+import { X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import os from 'node:os';
 import { dirname, resolve } from 'node:path';
+import tls from 'node:tls';
 import { z } from 'zod';
 import { RATE_LIMIT_DEFAULTS, type RateLimitConfig } from './answer/rrl.js';
 
@@ -48,10 +50,36 @@ export interface TsigKey {
   readonly secret: Buffer;
 }
 
+/**
+ * Zone transfers from a primary over TLS (RFC 9103, XoT). Files are absolute paths (resolved
+ * against the config file's directory) and are read at each connection, so renewed files are used
+ * without a restart.
+ */
+export interface PrimaryTls {
+  /** PEM CA certificates the primary's certificate must chain to; absent: the pin alone decides. */
+  readonly caFile?: string;
+  /** Name the certificate must carry (and SNI); absent: the certificate must carry the address. */
+  readonly serverName?: string;
+  /** `sha256/<base64>` of the certificate's SubjectPublicKeyInfo (RFC 7858 §4.2). */
+  readonly pin?: string;
+  /** Our client certificate and its key, for a primary that requires mutual TLS. */
+  readonly certFile?: string;
+  readonly keyFile?: string;
+}
+
 /** A primary to transfer from, or a peer to NOTIFY (`alsoNotify`). */
 export interface Primary extends Endpoint {
   /** Name of the TSIG key in `Config.keys` (normalised); absent = unsigned. */
   readonly key?: string;
+  /** SOA queries, IXFR and AXFR over TLS (primaries only; port 853 unless given). */
+  readonly tls?: PrimaryTls;
+}
+
+/** A listener serving queries and zone transfers over TLS (RFC 7858, RFC 9103). */
+export interface TlsListen extends Endpoint {
+  /** Absolute paths of the PEM certificate chain and its private key (re-read on SIGHUP). */
+  readonly certFile: string;
+  readonly keyFile: string;
 }
 
 export interface ZoneConfig {
@@ -63,8 +91,13 @@ export interface ZoneConfig {
    * Empty = the primaries' addresses (the default).
    */
   readonly allowNotify: readonly string[];
-  /** Who may transfer the zone from us; same forms. Empty = refuse everyone (the default). */
+  /**
+   * Who may transfer the zone from us; same forms, and any of them prefixed `tls:` to match only
+   * over TLS. Empty = refuse everyone (the default).
+   */
   readonly allowTransfer: readonly string[];
+  /** Transfers of this zone only over TLS (`tlsListen`), whatever `allowTransfer` admits. */
+  readonly requireTls: boolean;
   readonly alsoNotify: readonly Primary[];
   /** `ixfr`: try IXFR, fall back to AXFR; `axfr`: always AXFR. */
   readonly transfer: 'ixfr' | 'axfr';
@@ -110,6 +143,8 @@ export type MinimalResponses = 'no-auth-recursive' | 'no-auth' | 'yes' | 'no';
 export interface Config {
   /** Each entry is bound for both UDP and TCP. */
   readonly listen: readonly ListenEndpoint[];
+  /** TLS listeners (queries and zone transfers out); none by default. */
+  readonly tlsListen: readonly TlsListen[];
   /** SQLite file, absolute (resolved against the cwd), or `:memory:`. */
   readonly database: string;
   readonly logLevel: LogLevel;
@@ -204,6 +239,7 @@ export class ConfigError extends Error {
 const DEFAULTS = {
   listen: [{ address: '127.0.0.1', port: 53 }],
   port: 53,
+  tlsPort: 853, // RFC 7858 §3.1, RFC 9103 §7.1
   database: 'data/ns2.db',
   logLevel: 'info',
   udpSize: 1232, // bytes; the DNS Flag Day 2020 value, avoids IP fragmentation
@@ -219,6 +255,7 @@ const DEFAULTS = {
 export const ZONE_DEFAULTS = deepFreeze({
   allowNotify: [] as string[], // = the primaries' addresses
   allowTransfer: [] as string[], // = refuse everyone
+  requireTls: false,
   alsoNotify: [] as Primary[],
   transfer: 'ixfr',
   notify: 'explicit',
@@ -294,6 +331,19 @@ function aclEntryProblem(entry: string): string | undefined {
   return undefined;
 }
 
+/** Why `entry` is not an allowTransfer entry: an ACL entry, optionally prefixed `tls:`. */
+function transferAclEntryProblem(entry: string): string | undefined {
+  return aclEntryProblem(entry.startsWith('tls:') ? entry.slice(4) : entry);
+}
+
+/** Why `pin` is not `sha256/<base64 of 32 bytes>`, or undefined if it is. */
+function pinProblem(pin: string): string | undefined {
+  if (!pin.startsWith('sha256/')) return 'must start with "sha256/"';
+  const b64 = pin.slice(7);
+  if (!BASE64.test(b64) || Buffer.from(b64, 'base64').length !== 32) return 'not 32 bytes of base64';
+  return undefined;
+}
+
 const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
 
 // ---------------------------------------------------------------------------------------------
@@ -327,9 +377,16 @@ const array = <T extends z.ZodType>(item: T) => z.array(item, e('an array'));
 const ipAddress = checked('an IP address', (s) => (isIP(s) ? undefined : 'not an IPv4 or IPv6 literal'));
 const port = intRange(1, 65535);
 const domainName = checked('a domain name', domainNameProblem).transform(normaliseName);
-const aclEntry = checked('an IP address, CIDR prefix or "key:NAME"', aclEntryProblem).transform((s) =>
-  s.startsWith('key:') ? `key:${normaliseName(s.slice(4))}` : s,
+const normaliseAclEntry = (s: string): string =>
+  s.startsWith('key:') ? `key:${normaliseName(s.slice(4))}` : s;
+const aclEntry = checked('an IP address, CIDR prefix or "key:NAME"', aclEntryProblem).transform(
+  normaliseAclEntry,
 );
+const transferAclEntry = checked(
+  'an IP address, CIDR prefix or "key:NAME", optionally prefixed "tls:"',
+  transferAclEntryProblem,
+).transform((s) => (s.startsWith('tls:') ? `tls:${normaliseAclEntry(s.slice(4))}` : normaliseAclEntry(s)));
+const filePath = z.string(e('a file path')).min(1, e('a file path'));
 const seconds = intRange(1);
 
 const listenEndpoint = strictObject({
@@ -363,9 +420,31 @@ const peer = strictObject({
   key: domainName.optional(),
 });
 
+// Readability and PEM contents of the files are checked in pass 3 (`checkTlsFiles`).
+const primaryTls = strictObject({
+  caFile: filePath.optional(),
+  serverName: domainName.optional(),
+  pin: checked('"sha256/<base64 SPKI hash>"', pinProblem).optional(),
+  certFile: filePath.optional(),
+  keyFile: filePath.optional(),
+});
+const primary = peer
+  .extend({ port: port.optional(), tls: primaryTls.optional() })
+  .transform(({ port: p, ...rest }) => ({
+    ...rest,
+    port: p ?? (rest.tls ? DEFAULTS.tlsPort : DEFAULTS.port),
+  }));
+const tlsListen = strictObject({
+  address: ipAddress,
+  port: port.default(DEFAULTS.tlsPort),
+  certFile: filePath,
+  keyFile: filePath,
+});
+
 const zoneFieldsShape = {
   allowNotify: array(aclEntry).optional(),
-  allowTransfer: array(aclEntry).optional(),
+  allowTransfer: array(transferAclEntry).optional(),
+  requireTls: z.boolean(e('true or false')).optional(),
   alsoNotify: array(peer).optional(),
   transfer: oneOf(['ixfr', 'axfr']).optional(),
   notify: oneOf(['explicit', 'yes', 'no']).optional(),
@@ -395,7 +474,7 @@ const zoneFieldsSchema = strictObject(zoneFieldsShape);
 
 const zoneSchema = strictObject({
   name: domainName,
-  primaries: array(peer).min(1, e('a non-empty array')),
+  primaries: array(primary).min(1, e('a non-empty array')),
   ...zoneFieldsShape,
 });
 
@@ -420,6 +499,7 @@ const configSchema = strictObject({
   listen: array(listenEndpoint)
     .min(1, e('a non-empty array'))
     .default(() => DEFAULTS.listen.map((l) => ({ ...l }))),
+  tlsListen: array(tlsListen).default([]),
   database: z.string(e('a file path')).min(1, e('a file path')).default(DEFAULTS.database),
   logLevel: oneOf(['fatal', 'error', 'warn', 'info', 'debug', 'trace']).default(DEFAULTS.logLevel),
   udpSize: intRange(512, 4096).default(DEFAULTS.udpSize),
@@ -586,19 +666,67 @@ function checkRelations(raw: unknown, baseDir: string): Checked {
     if (!keyNames.has(name)) problem(path, `unknown key ${JSON.stringify(name)} (not in keys)`);
   };
 
-  // listen: the same address and port twice cannot both be bound.
-  if (Array.isArray(raw.listen)) {
-    const seen = new Map<string, number>();
-    raw.listen.forEach((l, i) => {
+  // listen and tlsListen: the same address and TCP port twice cannot both be bound.
+  const bound = new Map<string, string>();
+  for (const [list, defaultPort] of [
+    ['listen', DEFAULTS.port],
+    ['tlsListen', DEFAULTS.tlsPort],
+  ] as const) {
+    const entries = raw[list];
+    if (!Array.isArray(entries)) continue;
+    entries.forEach((l, i) => {
       if (!isObject(l) || typeof l.address !== 'string' || !isIP(l.address)) return;
-      const p = l.port === undefined ? DEFAULTS.port : asInt(l.port);
+      const p = l.port === undefined ? defaultPort : asInt(l.port);
       if (p === undefined) return;
       const id = `${l.address} port ${p}`;
-      const first = seen.get(id);
-      if (first !== undefined) problem(['listen', i], `duplicate address ${id} (also listen[${first}])`);
-      else seen.set(id, i);
+      const first = bound.get(id);
+      if (first !== undefined) problem([list, i], `duplicate address ${id} (also ${first})`);
+      else bound.set(id, `${list}[${i}]`);
     });
   }
+  // tlsListen: the certificate and key must load together.
+  const checkPair = (path: Path, certFile: unknown, keyFile: unknown, ca?: unknown) => {
+    const pem = (k: string, f: unknown) =>
+      typeof f === 'string' && f !== '' ? readPem([...path, k], f) : undefined;
+    const cert = pem('certFile', certFile);
+    const key = pem('keyFile', keyFile);
+    const caPem = pem('caFile', ca);
+    try {
+      if (caPem) new X509Certificate(caPem);
+    } catch (err) {
+      problem(
+        [...path, 'caFile'],
+        `expected PEM CA certificates, got a file that does not load (${tlsReason(err)})`,
+      );
+    }
+    if (!cert || !key) return;
+    try {
+      tls.createSecureContext({ cert, key });
+    } catch (err) {
+      problem(path, `certFile and keyFile do not load as a certificate and its key (${tlsReason(err)})`);
+    }
+  };
+  const readPem = (path: Path, file: string): Buffer | undefined => {
+    const abs = resolve(baseDir, file);
+    try {
+      return readFileSync(abs);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code ?? String(err);
+      problem(path, `cannot read ${JSON.stringify(abs)} (${code})`);
+      return undefined;
+    }
+  };
+  const checkPrimaryTls = (path: Path, t: Record<string, unknown>) => {
+    if (!has(t, 'caFile') && !has(t, 'pin'))
+      problem(path, 'expected caFile or pin (or both): how else is the primary authenticated?');
+    if (has(t, 'certFile') !== has(t, 'keyFile'))
+      problem(path, 'expected certFile and keyFile together (mutual TLS), got only one');
+    checkPair(path, t.certFile, t.keyFile, t.caFile);
+  };
+  if (Array.isArray(raw.tlsListen))
+    raw.tlsListen.forEach((l, i) => {
+      if (isObject(l)) checkPair(['tlsListen', i], l.certFile, l.keyFile);
+    });
 
   // Zone-level fields, in `defaults` and in each zone.
   const defaults = isObject(raw.defaults) ? raw.defaults : {};
@@ -618,10 +746,15 @@ function checkRelations(raw: unknown, baseDir: string): Checked {
       const acl = fields[list];
       if (!Array.isArray(acl)) continue;
       acl.forEach((entry, i) => {
-        if (typeof entry === 'string' && entry.startsWith('key:'))
-          checkKeyRef([...path, list, i], entry.slice(4));
+        if (typeof entry !== 'string') return;
+        const e = list === 'allowTransfer' && entry.startsWith('tls:') ? entry.slice(4) : entry;
+        if (e.startsWith('key:')) checkKeyRef([...path, list, i], e.slice(4));
       });
     }
+    if (Array.isArray(fields.primaries))
+      fields.primaries.forEach((p, i) => {
+        if (isObject(p) && isObject(p.tls)) checkPrimaryTls([...path, 'primaries', i, 'tls'], p.tls);
+      });
     // A Min above its Max, after resolution; reported where at least one of the two was set.
     const where = inherited ? 'from defaults' : '';
     for (const [minKey, maxKey] of TIMER_PAIRS) {
@@ -682,6 +815,12 @@ function checkRelations(raw: unknown, baseDir: string): Checked {
     claim(['produceCatalog', 'name'], raw.produceCatalog.name);
   }
   return { problems, secrets };
+}
+
+/** OpenSSL's reason without its library prefix (`error:0480006C:PEM routines::no start line` → `no start line`). */
+function tlsReason(err: unknown): string {
+  const m = (err as Error).message;
+  return m.replace(/^error:[0-9A-F]+:[^:]*::?/, '');
 }
 
 /** Reads the one secret source of a key entry and decodes it; problems never include the secret. */
@@ -771,7 +910,8 @@ function definedOnly<T extends object>(o: T): Partial<T> {
 function resolveZone(
   zone: ZoneFieldsInput & {
     name: string;
-    primaries: readonly { address: string; port: number; key?: string }[];
+    /** TLS file paths already absolute (primaryOf). */
+    primaries: readonly Primary[];
   },
   defaults: ParsedZoneFields,
 ): ZoneConfig {
@@ -779,9 +919,10 @@ function resolveZone(
     zone[k] ?? defaults[k] ?? ZONE_DEFAULTS[k];
   const resolved: { -readonly [K in keyof ZoneConfig]: ZoneConfig[K] } = {
     name: zone.name,
-    primaries: zone.primaries.map(peerOf),
+    primaries: zone.primaries.map((p) => (p.tls ? { ...peerOf(p), tls: p.tls } : peerOf(p))),
     allowNotify: [...pick('allowNotify')],
     allowTransfer: [...pick('allowTransfer')],
+    requireTls: pick('requireTls'),
     alsoNotify: pick('alsoNotify').map(peerOf),
     transfer: pick('transfer'),
     notify: pick('notify'),
@@ -835,6 +976,20 @@ function peerOf(p: { address: string; port: number; key?: string }): Primary {
   return p.key === undefined ? { address: p.address, port: p.port } : { ...p };
 }
 
+type ParsedPrimary = ParsedConfig['zones'][number]['primaries'][number];
+
+/** A primary with its TLS file paths made absolute (against the config file's directory). */
+function primaryOf(p: ParsedPrimary, baseDir: string): Primary {
+  const { tls: t, ...peer } = p;
+  if (!t) return peerOf(peer);
+  const abs = (f?: string) => (f === undefined ? undefined : resolve(baseDir, f));
+  const files = { caFile: abs(t.caFile), certFile: abs(t.certFile), keyFile: abs(t.keyFile) };
+  const resolvedTls = Object.fromEntries(
+    Object.entries({ ...t, ...files }).filter(([, v]) => v !== undefined),
+  ) as PrimaryTls;
+  return { ...peerOf(peer), tls: resolvedTls };
+}
+
 function deepFreeze<T>(value: T): T {
   if (typeof value !== 'object' || value === null || Buffer.isBuffer(value) || Object.isFrozen(value)) {
     return value;
@@ -873,6 +1028,11 @@ export function parseConfig(raw: unknown, baseDir: string = process.cwd()): Conf
   }
   const config: Config = {
     listen: data.listen,
+    tlsListen: data.tlsListen.map((l) => ({
+      ...l,
+      certFile: resolve(baseDir, l.certFile),
+      keyFile: resolve(baseDir, l.keyFile),
+    })),
     database: data.database === ':memory:' ? data.database : resolve(data.database),
     logLevel: data.logLevel,
     udpSize: data.udpSize,
@@ -886,7 +1046,9 @@ export function parseConfig(raw: unknown, baseDir: string = process.cwd()): Conf
     ...(data.identity ? { identity: data.identity } : {}),
     ...(data.rateLimit ? { rateLimit: resolveRateLimit(data.rateLimit) } : {}),
     keys,
-    zones: data.zones.map((z) => resolveZone(z, data.defaults)),
+    zones: data.zones.map((z) =>
+      resolveZone({ ...z, primaries: z.primaries.map((p) => primaryOf(p, baseDir)) }, data.defaults),
+    ),
     catalogs: data.catalogs.map((c) => ({
       name: c.name,
       zone: resolveZone({ name: c.name, primaries: c.primaries }, data.defaults),

@@ -1,7 +1,9 @@
 /**
  * The SOA check of RFC 1034 §4.3.5: ask the primary for the zone's SOA serial. UDP first;
  * a truncated reply is retried over TCP, and so is a REFUSED one, as BIND's `try-tcp-refresh`
- * does: Knot answers the SOA of a catalog zone it generates over TCP only.
+ * does: Knot answers the SOA of a catalog zone it generates over TCP only. A primary with `tls` is
+ * asked over TLS only (RFC 9103 §9: a clear-text query would tell an observer which zones are
+ * transferred, and when).
  */
 
 import { OPTION, parseOptions } from '../dns/edns.js';
@@ -31,13 +33,13 @@ export async function probeSerial(
   const { id, msg: unsigned } = buildQuery(zone, TYPE.SOA, [{ code: OPTION.EXPIRE, data: Buffer.alloc(0) }]);
   const query = signQuery(unsigned, key);
   const msg = query.msg;
-  let reply = await udpExchange(primary, msg, timeoutMs);
-  const flags = reply.length >= 4 ? reply.readUInt16BE(2) : 0;
+  let reply = primary.tls ? undefined : await udpExchange(primary, msg, timeoutMs);
+  const flags = reply && reply.length >= 4 ? reply.readUInt16BE(2) : 0;
   const truncated = (flags & FLAG_TC) !== 0;
   const refused = (flags & 0x0f) === RCODE.REFUSED;
   // A truncated UDP reply is not verified (it may lack its TSIG): the TCP retry is.
-  if (!truncated && !refused) query.verifier()?.verify(reply);
-  if (truncated || refused) {
+  if (reply && !truncated && !refused) query.verifier()?.verify(reply);
+  if (!reply || truncated || refused) {
     let got: Buffer | undefined;
     const keep = (m: Buffer) => {
       got = Buffer.from(m);

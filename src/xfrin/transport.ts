@@ -1,15 +1,21 @@
 /**
- * Client transports for talking to a primary: one UDP exchange (SOA probe) and a TCP stream of
- * length-prefixed messages (RFC 1035 §4.2.2, RFC 7766 §8) for zone transfers.
+ * Client transports for talking to a primary: one UDP exchange (SOA probe) and a stream of
+ * length-prefixed messages (RFC 1035 §4.2.2, RFC 7766 §8) for zone transfers, over TCP or, for a
+ * primary with `tls`, over TLS (RFC 9103: the same framing inside the TLS session).
  */
 import dgram from 'node:dgram';
 import net from 'node:net';
+import tls from 'node:tls';
+import type { PrimaryTls } from '../config.js';
+import { tlsConnectOptions, tlsFailureReason, verifyPeer } from './tls.js';
 
 export class TransportError extends Error {}
 
 export interface Endpoint {
   address: string;
   port: number;
+  /** Streams go over TLS, authenticated as this says. */
+  tls?: PrimaryTls;
 }
 
 export const endpointText = (e: Endpoint): string => `${e.address}#${e.port}`;
@@ -60,9 +66,10 @@ export interface StreamStats {
 }
 
 /**
- * Sends `query` over TCP and hands each response message to `onMessage` until it returns true.
- * Fails when the connection cannot be made in `connectMs`, when no byte arrives for `idleMs`,
- * when `totalMs` passes, or when the peer closes before the stream is complete.
+ * Sends `query` over TCP (TLS when `to.tls`) and hands each response message to `onMessage` until
+ * it returns true. Fails when the connection (with its TLS handshake) cannot be made in
+ * `connectMs`, when no byte arrives for `idleMs`, when `totalMs` passes, or when the peer closes
+ * before the stream is complete. A TLS failure's message says why (tls.ts `tlsFailureReason`).
  */
 export function tcpStream(
   to: Endpoint,
@@ -74,7 +81,12 @@ export function tcpStream(
     const stats: StreamStats = { messages: 0, bytes: 0 };
     let pending = Buffer.alloc(0);
     let settled = false;
-    const sock = net.connect({ host: to.address, port: to.port });
+    const t = to.tls;
+    const sock: net.Socket = t
+      ? tls.connect(tlsConnectOptions(to.address, to.port, t))
+      : net.connect({ host: to.address, port: to.port });
+    const proto = t ? 'TLS' : 'TCP';
+    let tcpUp = false;
     const finish = (err: Error | null) => {
       if (settled) return;
       settled = true;
@@ -87,7 +99,11 @@ export function tcpStream(
     const connectTimer = setTimeout(
       () =>
         finish(
-          new TransportError(`TCP connect to ${endpointText(to)} timed out after ${limits.connectMs} ms`),
+          new TransportError(
+            t && tcpUp
+              ? `TLS ${endpointText(to)}: handshake timeout (${limits.connectMs} ms)`
+              : `TCP connect to ${endpointText(to)} timed out after ${limits.connectMs} ms`,
+          ),
         ),
       limits.connectMs,
     );
@@ -95,7 +111,11 @@ export function tcpStream(
       () => finish(new TransportError(`transfer from ${endpointText(to)} exceeded ${limits.totalMs} ms`)),
       limits.totalMs,
     );
-    sock.on('connect', () => {
+    const ready = () => {
+      if (t) {
+        const wrong = verifyPeer(sock as tls.TLSSocket, t);
+        if (wrong) return finish(new TransportError(`TLS ${endpointText(to)}: ${tlsFailureReason(wrong)}`));
+      }
       clearTimeout(connectTimer);
       sock.setTimeout(limits.idleMs, () =>
         finish(new TransportError(`no data from ${endpointText(to)} for ${limits.idleMs} ms`)),
@@ -103,7 +123,12 @@ export function tcpStream(
       const len = Buffer.alloc(2);
       len.writeUInt16BE(query.length);
       sock.write(Buffer.concat([len, query]));
+    };
+    sock.on('connect', () => {
+      tcpUp = true;
+      if (!t) ready();
     });
+    if (t) sock.on('secureConnect', ready);
     sock.on('data', (chunk) => {
       stats.bytes += chunk.length;
       if (stats.bytes > limits.maxBytes) {
@@ -124,7 +149,11 @@ export function tcpStream(
         }
       }
     });
-    sock.on('error', (e) => finish(new TransportError(`TCP ${endpointText(to)}: ${e.message}`)));
+    sock.on('error', (e) =>
+      finish(
+        new TransportError(`${proto} ${endpointText(to)}: ${t && tcpUp ? tlsFailureReason(e) : e.message}`),
+      ),
+    );
     sock.on('close', () =>
       finish(new TransportError(`${endpointText(to)} closed the connection mid-stream`)),
     );

@@ -5,6 +5,7 @@ import { join, resolve } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { ConfigError, loadConfig, parseConfig } from '../../src/config.js';
+import { makeCa } from '../harness/certs.js';
 
 const EXAMPLE = fileURLToPath(new URL('../../config.example.json', import.meta.url));
 const SECRET = 'c2VjcmV0LXNlY3JldC1zZWNyZXQ='; // base64("secret-secret-secret")
@@ -61,6 +62,7 @@ describe('defaults', () => {
       primaries: [{ address: '192.0.2.1', port: 53 }],
       allowNotify: [],
       allowTransfer: [],
+      requireTls: false,
       alsoNotify: [],
       transfer: 'ixfr',
       notify: 'explicit',
@@ -439,17 +441,121 @@ describe('problems', () => {
     const expected = 'expected an IP address, CIDR prefix or "key:NAME"';
     rejects(
       {
-        zones: [
-          zone({ allowTransfer: ['192.0.2.0/33', '2001:db8::/129', 'host.test', 'x/8', 'key:a..b', 1] }),
-        ],
+        zones: [zone({ allowNotify: ['192.0.2.0/33', '2001:db8::/129', 'host.test', 'x/8', 'key:a..b', 1] })],
       },
       [
-        `zones[0].allowTransfer[0]: ${expected}, got "192.0.2.0/33" (prefix length must be 0..32)`,
-        `zones[0].allowTransfer[1]: ${expected}, got "2001:db8::/129" (prefix length must be 0..128)`,
-        `zones[0].allowTransfer[2]: ${expected}, got "host.test" (not an IP address)`,
-        `zones[0].allowTransfer[3]: ${expected}, got "x/8" (not an IP address before "/")`,
-        `zones[0].allowTransfer[4]: ${expected}, got "key:a..b" (key name: empty label)`,
-        `zones[0].allowTransfer[5]: ${expected}, got 1`,
+        `zones[0].allowNotify[0]: ${expected}, got "192.0.2.0/33" (prefix length must be 0..32)`,
+        `zones[0].allowNotify[1]: ${expected}, got "2001:db8::/129" (prefix length must be 0..128)`,
+        `zones[0].allowNotify[2]: ${expected}, got "host.test" (not an IP address)`,
+        `zones[0].allowNotify[3]: ${expected}, got "x/8" (not an IP address before "/")`,
+        `zones[0].allowNotify[4]: ${expected}, got "key:a..b" (key name: empty label)`,
+        `zones[0].allowNotify[5]: ${expected}, got 1`,
+      ],
+    );
+  });
+
+  test('allowTransfer entries may require TLS ("tls:" prefix); allowNotify ones may not', () => {
+    const ok = parseConfig({
+      keys: { 'Xfr.': { algorithm: 'hmac-sha256', secret: SECRET } },
+      zones: [zone({ allowTransfer: ['tls:192.0.2.54', 'tls:key:XFR.', 'tls:10.0.0.0/8', '192.0.2.1'] })],
+    });
+    assert.deepEqual(ok.zones[0].allowTransfer, [
+      'tls:192.0.2.54',
+      'tls:key:xfr',
+      'tls:10.0.0.0/8',
+      '192.0.2.1',
+    ]);
+    const expected = 'expected an IP address, CIDR prefix or "key:NAME", optionally prefixed "tls:"';
+    rejects(
+      {
+        zones: [zone({ allowTransfer: ['tls:host.test', 'tls:key:nokey'], allowNotify: ['tls:192.0.2.1'] })],
+      },
+      [
+        `zones[0].allowTransfer[0]: ${expected}, got "tls:host.test" (not an IP address)`,
+        'zones[0].allowTransfer[1]: unknown key "nokey" (not in keys)',
+        'zones[0].allowNotify[0]: expected an IP address, CIDR prefix or "key:NAME", got "tls:192.0.2.1" (not an IP address)',
+      ],
+    );
+    rejects({ zones: [zone({ requireTls: 'yes' })] }, [
+      'zones[0].requireTls: expected true or false, got "yes"',
+    ]);
+    assert.equal(parseConfig({ defaults: { requireTls: true }, zones: [zone()] }).zones[0].requireTls, true);
+  });
+
+  test('primaries[].tls: port 853 unless given, files resolved and loaded, caFile or pin', () => {
+    const pem = writeFile('not-a-cert.pem', 'hello\n');
+    const pin = `sha256/${Buffer.alloc(32, 7).toString('base64')}`;
+    const c = parseConfig(
+      {
+        zones: [
+          zone({
+            primaries: [
+              { address: '192.0.2.1', tls: { pin, serverName: 'Primary.Test.' } },
+              { address: '192.0.2.2', port: 8853, tls: { pin } },
+              { address: '192.0.2.3' },
+            ],
+          }),
+        ],
+      },
+      dir,
+    );
+    assert.deepEqual(c.zones[0].primaries, [
+      { address: '192.0.2.1', port: 853, tls: { pin, serverName: 'primary.test' } },
+      { address: '192.0.2.2', port: 8853, tls: { pin } },
+      { address: '192.0.2.3', port: 53 },
+    ]);
+    const problems = problemsOf(
+      {
+        zones: [
+          zone({
+            primaries: [
+              { address: '192.0.2.1', tls: {} },
+              { address: '192.0.2.1', tls: { pin: 'sha1/abc', certFile: 'missing.pem' } },
+              { address: '192.0.2.1', tls: { caFile: 'not-a-cert.pem', bogus: 1 } },
+            ],
+            alsoNotify: [{ address: '192.0.2.9', tls: { pin } }],
+          }),
+        ],
+      },
+      dir,
+    );
+    assert.deepEqual(problems, [
+      'zones[0].primaries[0].tls: expected caFile or pin (or both): how else is the primary authenticated?',
+      'zones[0].primaries[1].tls: expected certFile and keyFile together (mutual TLS), got only one',
+      'zones[0].primaries[1].tls.pin: expected "sha256/<base64 SPKI hash>", got "sha1/abc" (must start with "sha256/")',
+      `zones[0].primaries[1].tls.certFile: cannot read ${JSON.stringify(join(dir, 'missing.pem'))} (ENOENT)`,
+      'zones[0].primaries[2].tls.caFile: expected PEM CA certificates, got a file that does not load (no start line)',
+      'zones[0].primaries[2].tls.bogus: unknown key',
+      'zones[0].alsoNotify[0].tls: unknown key',
+    ]);
+    assert.ok(pem);
+  });
+
+  test('tlsListen: port 853 by default, paths resolved, files must load, no clash with listen', async () => {
+    const ca = await makeCa(join(dir, 'ca'));
+    const pair = await ca.issue('srv', 'ns2.test');
+    const c = parseConfig(
+      { tlsListen: [{ address: '127.0.0.1', certFile: 'ca/srv.pem', keyFile: 'ca/srv.key' }] },
+      dir,
+    );
+    assert.deepEqual(c.tlsListen, [{ address: '127.0.0.1', port: 853, ...pair }]);
+    assert.deepEqual(parseConfig({}).tlsListen, []);
+    assert.deepEqual(
+      problemsOf(
+        {
+          listen: [{ address: '127.0.0.1', port: 853 }],
+          tlsListen: [
+            { address: '127.0.0.1', certFile: 'ca/srv.pem', keyFile: 'ca/ca.key' },
+            { address: '127.0.0.1', port: 8853, certFile: 'nope.pem' },
+          ],
+        },
+        dir,
+      ),
+      [
+        'tlsListen[0]: duplicate address 127.0.0.1 port 853 (also listen[0])',
+        'tlsListen[0]: certFile and keyFile do not load as a certificate and its key (key values mismatch)',
+        `tlsListen[1].certFile: cannot read ${JSON.stringify(join(dir, 'nope.pem'))} (ENOENT)`,
+        'tlsListen[1].keyFile: required',
       ],
     );
   });
