@@ -3,7 +3,8 @@
  * SQLite holds at once (a restart with the primary down still answers), then the scheduler checks
  * every zone. Applied transfers NOTIFY our own secondaries, which transfer from us (xfrout).
  * SIGTERM/SIGINT close the sockets, stop the timers and close the database; SIGHUP and POST /reload
- * re-read the config file (reload/reloader.ts) and add, change and remove zones (reload/zone-set.ts).
+ * re-read the config file (reload/reloader.ts) and add, change and remove zones (reload/zone-set.ts)
+ * and re-read the TLS certificates (`tlsListen`).
  */
 import { randomBytes } from 'node:crypto';
 import { createRrlTable, type RrlStats, rrlStats } from './answer/rrl.js';
@@ -171,6 +172,7 @@ export async function startDaemon(config: Config, log: Logger, opts: DaemonOptio
     handler,
     {
       listen: config.listen,
+      tlsListen: config.tlsListen,
       tcpIdleMs: config.tcpIdleSeconds * 1000,
       // With serving workers, UDP is theirs; the main thread keeps TCP.
       udp: workers === 1,
@@ -263,6 +265,13 @@ export async function startDaemon(config: Config, log: Logger, opts: DaemonOptio
       pool?.logLevel(level);
     },
     log,
+  });
+  // The TLS listeners' certificates are read again on every reload (renewed files, no restart);
+  // one that does not load refuses the reload, so the running certificate stays.
+  reloader.register({
+    name: 'tls',
+    prepare: () => server.checkCertificates(),
+    apply: () => void server.reloadCertificates(),
   });
   let stopped = false;
   const reload = (trigger: ReloadTrigger): Promise<ReloadResult> =>

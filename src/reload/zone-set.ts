@@ -45,7 +45,7 @@ export function serveStored(
     state: expired ? 'expired' : row.state,
     expiresAt: row.expires_at,
     allowNotify: notifyAcl(z),
-    allowTransfer: acl(z.allowTransfer),
+    allowTransfer: acl(z.allowTransfer, { requireTls: z.requireTls }),
     answers,
     policy: policyOf(z),
   });
@@ -147,7 +147,7 @@ export class ZoneSet {
     const entry = this.deps.table.get(z.name);
     if (!entry) throw new Error(`zone ${z.name} is not served`);
     entry.allowNotify = notifyAcl(z);
-    entry.allowTransfer = acl(z.allowTransfer);
+    entry.allowTransfer = acl(z.allowTransfer, { requireTls: z.requireTls });
     const policy = policyOf(z);
     if (
       policy.minimalResponses !== entry.policy.minimalResponses ||

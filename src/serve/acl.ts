@@ -1,27 +1,49 @@
 /**
  * Match lists (`allowNotify`, `allowTransfer`): IP addresses and CIDR prefixes, matched with
  * node:net's BlockList, and `key:NAME` entries, matched by a request validly TSIG-signed with
- * that key. Any entry matching allows.
+ * that key. Any entry matching allows. In `allowTransfer` an entry prefixed `tls:` (`tls:192.0.2.54`,
+ * `tls:key:NAME`) matches only a request that came over TLS (RFC 9103 §9.3); `requireTls` makes
+ * every entry so.
  */
 import net from 'node:net';
 
-/** `key` is the name of the TSIG key that signed the request (verified), if any. */
-export type AclMatch = (address: string, key?: string) => boolean;
+/**
+ * `key` is the name of the TSIG key that signed the request (verified), if any; `tls` whether it
+ * came over TLS.
+ */
+export type AclMatch = (address: string, key?: string, tls?: boolean) => boolean;
 
 /** One matcher per distinct list: thousands of catalog member zones share their primaries'. */
 const made = new Map<string, AclMatch>();
 
-export function acl(entries: readonly string[]): AclMatch {
-  const id = entries.join('\n');
+export function acl(entries: readonly string[], opts: { requireTls?: boolean } = {}): AclMatch {
+  const id = `${opts.requireTls ? 'requireTls\n' : ''}${entries.join('\n')}`;
   let m = made.get(id);
   if (!m) {
-    m = build(entries);
+    m = build(entries, opts.requireTls === true);
     made.set(id, m);
   }
   return m;
 }
 
-function build(entries: readonly string[]): AclMatch {
+/** A zone's `allowTransfer`, with its `requireTls`. */
+export function transferAcl(z: { allowTransfer: readonly string[]; requireTls: boolean }): AclMatch {
+  return acl(z.allowTransfer, { requireTls: z.requireTls });
+}
+
+function build(entries: readonly string[], requireTls: boolean): AclMatch {
+  const overTls = entries.filter((e) => e.startsWith('tls:')).map((e) => e.slice(4));
+  const plain = plainAcl(entries.filter((e) => !e.startsWith('tls:')));
+  if (overTls.length === 0 && !requireTls) return (address, key) => plain(address, key);
+  const tlsOnly = plainAcl(overTls);
+  return (address, key, tls) => {
+    if (!tls) return !requireTls && plain(address, key);
+    return plain(address, key) || tlsOnly(address, key);
+  };
+}
+
+/** One list of plain entries: addresses, prefixes, keys. */
+function plainAcl(entries: readonly string[]): (address: string, key?: string) => boolean {
   const list = new net.BlockList();
   const keys = new Set<string>();
   let addresses = false;

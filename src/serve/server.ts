@@ -10,11 +10,16 @@
  * connections first), unless it is sending a zone transfer; when all are, the new one is closed
  * instead. Thousands of idle connections so cannot lock out new TCP clients.
  *
+ * `tlsListen` addresses serve the same connections inside TLS (RFC 7858 queries, RFC 9103 zone
+ * transfers): one handler, the transport only told to xfrout, whose ACLs may require TLS. The
+ * certificate is re-read by `reloadCertificates()` (SIGHUP); open connections keep theirs.
+ *
  * Each request passes the TSIG gate first (verified, or answered there when the signature is
  * bad); zone transfer requests then go to xfrout, which streams its messages on TCP while the
  * connection's further requests wait; everything else goes to the query handler.
  */
 import net from 'node:net';
+import tls from 'node:tls';
 import {
   type RateLimitConfig,
   RateLimiter,
@@ -28,6 +33,7 @@ import type { Logger } from '../log.js';
 import { type DatagramBatch, type DatagramSocket, openDatagramSocket } from '../net/datagram.js';
 import { FORWARD, type Handled, type QueryHandler } from './handler.js';
 import { listenError } from './listen-error.js';
+import { type TlsListen, tlsCredentials, tlsServerOptions } from './tls-listen.js';
 import type { TsigGate } from './tsig-gate.js';
 import type { XfrOut, XfrSink } from './xfrout.js';
 
@@ -47,6 +53,8 @@ export interface UdpRateLimit {
 
 export interface ServerOptions {
   listen: readonly Listen[];
+  /** TLS listeners (main thread only). */
+  tlsListen?: readonly TlsListen[];
   tcpIdleMs: number;
   maxTcpConnections: number;
   /** TSIG verification and signing of replies; without it signed requests reach the handler as is. */
@@ -149,6 +157,7 @@ interface TcpConn {
 export class DnsServer {
   private udp: DatagramSocket[] = [];
   private tcp: net.Server[] = [];
+  private tls: { server: tls.Server; listen: TlsListen }[] = [];
   /** Open TCP connections, least recently active first (re-inserted on every request). */
   private conns = new Map<net.Socket, TcpConn>();
 
@@ -167,6 +176,54 @@ export class DnsServer {
         .join(' and ');
       this.log.info({ address: l.address, port: l.port, io: this.udp[0]?.kind }, `listening on ${on}`);
     }
+    for (const l of this.opts.tlsListen ?? []) {
+      await this.startTls(l);
+      this.log.info({ address: l.address, port: l.port }, 'listening on TLS');
+    }
+  }
+
+  private startTls(l: TlsListen): Promise<void> {
+    const server = tls.createServer(tlsServerOptions(l, this.opts.tcpIdleMs), (c) => this.admit(c, true));
+    server.on('tlsClientError', (e, c) =>
+      this.log.debug({ peer: c.remoteAddress, err: e.message }, 'TLS handshake failed'),
+    );
+    this.tls.push({ server, listen: l });
+    return this.bind(server, l);
+  }
+
+  /** Why a TLS listener's certificate and key would not load now (one line each, by config path). */
+  checkCertificates(): string[] {
+    return this.tls.flatMap(({ listen }, i) => {
+      try {
+        tls.createSecureContext(tlsCredentials(listen));
+        return [];
+      } catch (e) {
+        return [`tlsListen[${i}]: ${(e as Error).message}`];
+      }
+    });
+  }
+
+  /**
+   * Re-reads every TLS listener's certificate and key (SIGHUP): new connections get them, open
+   * ones keep what they have. A file that does not load leaves that listener's old certificate in
+   * place; the problems are returned (and logged).
+   */
+  reloadCertificates(): string[] {
+    const problems: string[] = [];
+    for (const { server, listen } of this.tls) {
+      try {
+        server.setSecureContext(tlsCredentials(listen));
+        this.log.info({ address: listen.address, port: listen.port }, 'TLS certificate reloaded');
+      } catch (e) {
+        const problem = `tlsListen ${listen.address}#${listen.port}: ${(e as Error).message}`;
+        this.log.error(
+          { address: listen.address, port: listen.port, err: e },
+          'TLS certificate not reloaded',
+        );
+        problems.push(problem);
+      }
+    }
+    return problems;
   }
 
   /**
@@ -225,8 +282,12 @@ export class DnsServer {
   }
 
   private startTcp(l: Listen): Promise<void> {
-    const server = net.createServer((c) => this.admit(c));
+    const server = net.createServer((c) => this.admit(c, false));
     this.tcp.push(server);
+    return this.bind(server, l);
+  }
+
+  private bind(server: net.Server, l: Listen): Promise<void> {
     return new Promise((resolve, reject) => {
       const failed = (e: unknown) => reject(listenError('TCP', l.address, l.port, e));
       server.once('error', failed);
@@ -243,20 +304,20 @@ export class DnsServer {
    * One request: the TSIG gate, then xfrout for zone transfer requests (on TCP a running transfer
    * writing to `sink`), then the query handler. Replies to signed requests are signed.
    */
-  private dispatch(msg: Buffer, peer: string, sink?: XfrSink): Handled | Promise<void> {
+  private dispatch(msg: Buffer, peer: string, sink?: XfrSink, overTls = false): Handled | Promise<void> {
     const at = peer;
     const gate = this.opts.gate?.check(msg, at) ?? { kind: 'pass' as const };
     if (gate.kind === 'answered') return gate.reply;
     const { signed } = gate;
     const xfrout = this.opts.xfrout;
-    const transfer = sink ? xfrout?.tcp(msg, at, sink, signed) : xfrout?.udp(msg, at, signed);
+    const transfer = sink ? xfrout?.tcp(msg, at, sink, signed, overTls) : xfrout?.udp(msg, at, signed);
     if (transfer) return transfer;
     const reply = this.handler.handle(msg, sink ? 'tcp' : 'udp', at, signed);
     return reply instanceof Buffer && signed ? signed.sign(reply) : reply;
   }
 
   /** The connection cap: make room by closing the stalest connection, or refuse. */
-  private admit(c: net.Socket): void {
+  private admit(c: net.Socket, overTls: boolean): void {
     if (this.conns.size >= this.opts.maxTcpConnections) {
       let victim: net.Socket | undefined;
       for (const [s, conn] of this.conns) {
@@ -272,10 +333,10 @@ export class DnsServer {
       this.conns.delete(victim);
       victim.destroy();
     }
-    this.serveConnection(c);
+    this.serveConnection(c, overTls);
   }
 
-  private serveConnection(c: net.Socket): void {
+  private serveConnection(c: net.Socket, overTls: boolean): void {
     c.setNoDelay(true);
     const peer = c.remoteAddress ?? '';
     let pending = Buffer.alloc(0);
@@ -321,7 +382,7 @@ export class DnsServer {
         active();
         let reply: Handled | Promise<void>;
         try {
-          reply = this.dispatch(msg, peer, sink);
+          reply = this.dispatch(msg, peer, sink, overTls);
         } catch (e) {
           this.log.error({ err: e, peer }, 'unhandled error answering TCP query');
         }
@@ -365,21 +426,25 @@ export class DnsServer {
   }
 
   /** Bound addresses (useful when port 0 was asked for). */
-  addresses(): { udp: Listen[]; tcp: Listen[] } {
+  addresses(): { udp: Listen[]; tcp: Listen[]; tls: Listen[] } {
+    const bound = (s: net.Server) => {
+      const a = s.address() as net.AddressInfo;
+      return { address: a.address, port: a.port };
+    };
     return {
       udp: this.udp.map((s) => s.address()),
-      tcp: this.tcp.map((s) => {
-        const a = s.address() as net.AddressInfo;
-        return { address: a.address, port: a.port };
-      }),
+      tcp: this.tcp.map(bound),
+      tls: this.tls.map((t) => bound(t.server)),
     };
   }
 
   async stop(): Promise<void> {
     await Promise.all(this.udp.map((s) => s.close()));
     for (const c of this.conns.keys()) c.destroy();
-    await Promise.all(this.tcp.map((s) => new Promise<void>((r) => s.close(() => r()))));
+    const servers = [...this.tcp, ...this.tls.map((t) => t.server)];
+    await Promise.all(servers.map((s) => new Promise<void>((r) => s.close(() => r()))));
     this.udp = [];
     this.tcp = [];
+    this.tls = [];
   }
 }

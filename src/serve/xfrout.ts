@@ -1,6 +1,7 @@
 /**
  * Outgoing zone transfers: AXFR (RFC 5936) and IXFR (RFC 1995) of our zones to the clients the
- * zone's `allowTransfer` admits (an address, a prefix, or a valid TSIG key); nobody by default.
+ * zone's `allowTransfer` admits (an address, a prefix, or a valid TSIG key, each perhaps only
+ * over TLS: serve/acl.ts); nobody by default. Over TLS (RFC 9103) the stream is the same as TCP.
  *
  *   not our apex ──► NOTAUTH          not loaded/expired ──► SERVFAIL
  *   not allowed ──► REFUSED (logged)  over UDP: AXFR ──► FORMERR, IXFR ──► our SOA alone (§2)
@@ -55,6 +56,7 @@ const FLAG_AA = 0x0400;
 const COPIED_FLAGS = 0x0100 | 0x0010; // RD, CD
 const OPT_LEN = 11;
 
+type Transport = 'udp' | 'tcp' | 'tls';
 type SoaRow = { ttl: number; rdata: Buffer };
 type Version = { id: number; from: SoaRow; to: SoaRow };
 
@@ -64,6 +66,7 @@ interface Admitted {
   entry: ZoneEntry;
   peer: string;
   signed?: Signed;
+  transport: Transport;
   /** The client's serial, for IXFR. */
   clientSerial?: number;
 }
@@ -93,8 +96,8 @@ export class XfrOut {
    * TCP: the running transfer when `msg` is a transfer request, undefined when it is not one.
    * The promise rejects when the transfer broke off (the connection should then be closed).
    */
-  tcp(msg: Buffer, peer: string, sink: XfrSink, signed?: Signed): Promise<void> | undefined {
-    const r = this.admit(msg, peer, signed, 'tcp');
+  tcp(msg: Buffer, peer: string, sink: XfrSink, signed?: Signed, tls = false): Promise<void> | undefined {
+    const r = this.admit(msg, peer, signed, tls ? 'tls' : 'tcp');
     if (!r) return undefined;
     if ('reply' in r) return sink.send(r.reply);
     const max = this.opts.maxTransfers ?? 10;
@@ -126,7 +129,7 @@ export class XfrOut {
     msg: Buffer,
     peer: string,
     signed: Signed | undefined,
-    transport: 'udp' | 'tcp',
+    transport: Transport,
   ): { reply: Buffer } | Admitted | undefined {
     if (!isTransferQuestion(msg)) return undefined;
     const parsed = parseQuery(msg, RCODE.FORMERR, RCODE.NOTIMP);
@@ -145,11 +148,11 @@ export class XfrOut {
       return { reply: this.reply(q, RCODE.NOTAUTH, signed) };
     }
     const key = signed?.key;
-    if (!entry.allowTransfer(peer, key)) {
-      this.log.warn(
-        { zone: entry.name, peer, key, kind, transport },
-        'zone transfer refused: not in allowTransfer',
-      );
+    const tls = transport === 'tls';
+    if (!entry.allowTransfer(peer, key, tls)) {
+      // Say so when TLS would have been admitted (a `tls:` entry or `requireTls`).
+      const why = !tls && entry.allowTransfer(peer, key, true) ? 'TLS required' : 'not in allowTransfer';
+      this.log.warn({ zone: entry.name, peer, key, kind, transport }, `zone transfer refused: ${why}`);
       this.count(entry.name, q.qtype, 'refused');
       return { reply: this.reply(q, RCODE.REFUSED, signed) };
     }
@@ -161,7 +164,7 @@ export class XfrOut {
       this.count(entry.name, q.qtype, 'failed');
       return { reply: this.reply(q, RCODE.SERVFAIL, signed) };
     }
-    if (q.qtype === TYPE.AXFR) return { q, entry, peer, signed };
+    if (q.qtype === TYPE.AXFR) return { q, entry, peer, signed, transport };
     // RFC 1995 §3: the client's version is the SOA in the authority section.
     let m: Message;
     try {
@@ -174,7 +177,7 @@ export class XfrOut {
       this.log.info({ zone: entry.name, peer }, 'IXFR request without the client SOA');
       return { reply: this.reply(q, RCODE.FORMERR, signed) };
     }
-    return { q, entry, peer, signed, clientSerial: parseSoa(soa.rdata).serial };
+    return { q, entry, peer, signed, transport, clientSerial: parseSoa(soa.rdata).serial };
   }
 
   /** A one-message reply: an error, or our SOA alone. */
@@ -202,7 +205,7 @@ export class XfrOut {
   private async stream(r: Admitted, sink: XfrSink): Promise<TransferOutResult> {
     const { q, entry, signed } = r;
     const started = Date.now();
-    const log = this.log.child({ zone: entry.name, peer: r.peer, key: signed?.key });
+    const log = this.log.child({ zone: entry.name, peer: r.peer, key: signed?.key, transport: r.transport });
     const open = this.opts.openReader;
     if (!open) {
       log.error('zone transfer refused: transfers out need a database file, not :memory:');
