@@ -36,11 +36,14 @@ export interface ZoneSpec {
   allowTransfer?: string;
   /** false: no allow-update, so the zone file can be edited and `rndc reload`ed (default true). */
   dynamic?: boolean;
+  /** Restricts allow-transfer to a listener, e.g. `port 8853 transport tls` (BIND 9.18). */
+  allowTransferOn?: string;
   /**
    * A secondary zone instead: transferred from 127.0.0.1#port (e.g. ns2), signed with `key` (a key
-   * given in `keys`); `text` is then ignored. startNamed waits until it has loaded.
+   * given in `keys`), over TLS with `tls` (the name of a `tls` block given in `keys`); `text` is
+   * then ignored. startNamed waits until it has loaded.
    */
-  secondaryOf?: { port: number; key?: string };
+  secondaryOf?: { port: number; key?: string; tls?: string };
 }
 
 export interface NamedOptions {
@@ -51,6 +54,8 @@ export interface NamedOptions {
   keys?: string;
   /** Listen on this port (e.g. to bring a primary back where it was); default: a free one. */
   port?: number;
+  /** named -d LEVEL (e.g. 1: TLS sessions are logged). */
+  debugLevel?: number;
 }
 
 export interface Named {
@@ -99,10 +104,11 @@ function matchList(elements: string): string {
 function zoneStanza(z: ZoneSpec, dir: string): string {
   if (z.secondaryOf) {
     const key = z.secondaryOf.key ? ` key "${z.secondaryOf.key}"` : '';
+    const tls = z.secondaryOf.tls ? ` tls ${z.secondaryOf.tls}` : '';
     return `zone "${z.name}" {
   type secondary;
   file "${path.join(dir, zoneFileName(z.name))}";
-  primaries { ${HOST} port ${z.secondaryOf.port}${key}; };
+  primaries { ${HOST} port ${z.secondaryOf.port}${key}${tls}; };
   allow-notify { ${HOST}; };
   allow-transfer { ${HOST}; };
 };
@@ -114,7 +120,7 @@ function zoneStanza(z: ZoneSpec, dir: string): string {
   return `zone "${z.name}" {
   type primary;
   file "${path.join(dir, zoneFileName(z.name))}";
-  allow-transfer { ${matchList(z.allowTransfer ?? `${HOST};`)} };
+  allow-transfer ${z.allowTransferOn ? `${z.allowTransferOn} ` : ''}{ ${matchList(z.allowTransfer ?? `${HOST};`)} };
 ${z.dynamic === false ? '' : `  allow-update { ${HOST}; };\n`}  ixfr-from-differences yes;
   notify explicit;
 ${notify}};
@@ -180,7 +186,8 @@ async function startOnce(opts: NamedOptions): Promise<Named> {
   // unref: a forgotten server does not keep the test process alive; the exit hook kills it.
   let proc: Proc;
   try {
-    proc = startProc('named', 'named', ['-g', '-n', '1', '-c', confFile], {
+    const debug = opts.debugLevel ? ['-d', String(opts.debugLevel)] : [];
+    proc = startProc('named', 'named', ['-g', ...debug, '-n', '1', '-c', confFile], {
       cwd: dir,
       logFile,
       unref: true,
