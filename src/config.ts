@@ -11,8 +11,9 @@
  * appears in a problem, whatever is wrong with it.
  *
  * Paths: `database` is resolved against the process cwd (like any path given on a command line);
- * `secretFile` is resolved against the directory of the config file (`baseDir`), so a config and
- * its key files move together.
+ * `secretFile` and the TLS files (`primaries[].tls`, `tlsListen`) are resolved against the
+ * directory of the config file (`baseDir`), so a config and its key files move together; the TLS
+ * files are read in pass 3 too, so a missing or malformed certificate is a config problem.
  */
 import { X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';

@@ -22,6 +22,9 @@
  * unsigned or badly signed reply fails that step like any other error, and the zone we hold keeps
  * being served. Primaries are tried in order; the first that answers the SOA query serves the
  * check. Every attempt leaves one `transfers` row. One check per zone at a time.
+ *
+ * A primary with `tls` is asked everything over TLS (RFC 9103; xfrin/transport.ts): a TLS failure
+ * (certificate, name, handshake) fails the attempt with its reason like any other error.
  */
 import type { Primary, TsigKey, ZoneConfig } from '../config.js';
 import { nameKey, textToName } from '../dns/name.js';
@@ -138,7 +141,12 @@ export class Refresher {
     const peer = endpointText(primary);
     // Config guarantees the key exists; the log names it (never its secret).
     const key = primary.key === undefined ? undefined : this.opts.keys?.get(primary.key);
-    const log = this.log.child({ zone: zone.name, primary: peer, key: primary.key });
+    const log = this.log.child({
+      zone: zone.name,
+      primary: peer,
+      key: primary.key,
+      transport: primary.tls ? 'tls' : undefined,
+    });
     const started = Date.now();
     const ours = this.store.soaRecord(zone.name);
     const row: TransferRow = {

@@ -224,6 +224,13 @@ tls expired { cert-file "${expired.certFile}"; key-file "${expired.keyFile}"; };
     assert.ok(
       ns2.logLines().some((l) => l.msg === 'zone transfer refused: TLS required' && l.transport === 'tcp'),
     );
+    // SIGHUP re-reads the TLS certificate; the daemon keeps serving over TLS.
+    process.kill(ns2.pid, 'SIGHUP');
+    await waitFor('certificate reloaded', () =>
+      ns2.logLines().some((l) => l.msg === 'TLS certificate reloaded'),
+    );
+    const again = await kdig([...tlsArgs, '+short', `h9.${ZONE}`, 'A']);
+    assert.equal(again.stdout.trim(), '10.0.0.9');
   });
 
   it('records TLS failures (wrong CA, wrong name, expired, no handshake) and keeps the zone', async () => {

@@ -765,9 +765,15 @@ describe('loadConfig', () => {
     assert.deepEqual(config.metrics, { address: '127.0.0.1', port: 9153 });
     assert.equal(config.keys.get('xfr-key')!.algorithm, 'hmac-sha256');
     assert.equal(config.keys.get('xfr-key')!.secret.length, 32);
-    assert.equal(config.zones.length, 1);
+    assert.equal(config.zones.length, 2);
     assert.equal(config.zones[0].name, 'example.test');
     assert.deepEqual(config.zones[0].primaries, [{ address: '127.0.0.1', port: 5300, key: 'xfr-key' }]);
+    const demo = (f: string) => fileURLToPath(new URL(`../../demo/tls/${f}`, import.meta.url));
+    assert.equal(config.zones[1].primaries[0].tls?.caFile, demo('ca.pem'));
+    assert.equal(config.zones[1].requireTls, true);
+    assert.deepEqual(config.tlsListen, [
+      { address: '127.0.0.1', port: 8853, certFile: demo('ns2.pem'), keyFile: demo('ns2.key') },
+    ]);
   });
 
   test('config.example.json sets every documented key', async () => {
