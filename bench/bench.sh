@@ -1,13 +1,13 @@
 #!/bin/sh
-# `npm run bench` / `npm run bench:notify`:  sh bench/bench.sh run|notify [options]
+# `npm run bench` / `npm run bench:notify` / `npm run bench:xot`:  sh bench/bench.sh run|notify|xot [options]
 # Sets up a fresh Debian machine (BIND 9 for the primary and a secondary, Knot, NSD, PowerDNS
 # with gsqlite3, dnsperf, npm packages), compiles ns2 (dist/ is what the bench runs, so it is always rebuilt,
-# unless --ns2 DIR points at another build), then runs bench/<run|notify>.ts with the options.
+# unless --ns2 DIR points at another build), then runs bench/<run|notify|xot>.ts with the options.
 set -eu
 cd "$(dirname "$0")/.."
 what="${1:-run}"
 if [ $# -gt 0 ]; then shift; fi
-case "$what" in run|notify) ;; *) echo "usage: sh bench/bench.sh run|notify [options]" >&2; exit 2 ;; esac
+case "$what" in run|notify|xot) ;; *) echo "usage: sh bench/bench.sh run|notify|xot [options]" >&2; exit 2 ;; esac
 
 # The project's own set-up: Debian packages (bind9 and its tools, knot, dnsperf, …), npm packages,
 # the batched-UDP addon.
