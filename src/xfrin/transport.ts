@@ -154,8 +154,14 @@ export function tcpStream(
         new TransportError(`${proto} ${endpointText(to)}: ${t && tcpUp ? tlsFailureReason(e) : e.message}`),
       ),
     );
-    sock.on('close', () =>
-      finish(new TransportError(`${endpointText(to)} closed the connection mid-stream`)),
-    );
+    sock.on('close', () => {
+      // TLS 1.3 (RFC 8446 §4.4.2): a primary refusing our client certificate (or its absence)
+      // does so after our side of the handshake is done, often by closing without an alert.
+      const why =
+        t && stats.messages === 0
+          ? ` before any reply over TLS (${t.certFile ? 'was our client certificate refused?' : 'does it require a client certificate (certFile, keyFile)?'})`
+          : ' mid-stream';
+      finish(new TransportError(`${endpointText(to)} closed the connection${why}`));
+    });
   });
 }

@@ -5,11 +5,13 @@
  *                                  NOTIFY ─────────────────────────►     ──NOTIFY ───────────►   kdig +tls
  *
  * - in: ns2 pulls over TLS verified against the CA and the server name; named's log shows the
- *   transfers on TLS sessions, and named refuses a plain TCP transfer; after nsupdate → NOTIFY the
+ *   transfers on TLS sessions, and named refuses a plain TCP transfer; named's listener requires
+ *   a client certificate (mutual TLS), which ns2 presents; after nsupdate → NOTIFY the
  *   change comes by IXFR over TLS;
  * - out: ns2's tlsListen serves a BIND 9.18 secondary (`primaries { … tls …; }`, IXFR included)
  *   and kdig +tls (AXFR, IXFR, a query); `tls:127.0.0.1` in allowTransfer refuses plain TCP;
- * - failures: wrong CA, wrong name, an expired certificate, a listener that never handshakes: each
+ * - failures: wrong CA, wrong name, an expired certificate, a listener that never handshakes, no
+ *   client certificate: each
  *   a failed attempt with its reason in `transfers`, and the zone we had keeps being served.
  *
  * knotd 3.2 cannot transfer over TLS (its XoT arrived in Knot 3.4; 3.2 has XoQ only, with XDP), so
@@ -22,7 +24,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import Database from 'better-sqlite3';
-import { makeCa, type TestCa } from '../harness/certs.js';
+import { type CertPair, makeCa, type TestCa } from '../harness/certs.js';
 import { type Named, startNamed } from '../harness/named.js';
 import { type Ns2, startNs2, waitFor } from '../harness/ns2.js';
 import { digAt, freePort, HOST, run } from '../harness/proc.js';
@@ -75,6 +77,8 @@ describe('zone transfers over TLS (XoT)', () => {
   let ns2TlsPort: number;
   let ns2Port: number;
   let secondaryPort: number;
+  /** ns2's client certificate: named's transfer listener requires one (mutual TLS). */
+  let client: CertPair;
 
   before(async () => {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ns2-xot-'));
@@ -82,6 +86,7 @@ describe('zone transfers over TLS (XoT)', () => {
     otherCa = await makeCa(path.join(dir, 'other-ca'), 'another CA');
     const primaryCert = await ca.issue('primary', 'primary.test');
     const expired = await ca.issue('expired', 'primary.test', { expired: true });
+    client = await ca.issue('client', 'ns2.client.test');
     [tlsPort, ns2TlsPort, ns2Port, secondaryPort] = await Promise.all([
       freePort(),
       freePort(),
@@ -91,7 +96,8 @@ describe('zone transfers over TLS (XoT)', () => {
     const expiredPort = await freePort();
     primary = await startNamed({
       debugLevel: 1, // logs "TLS server session created for …"
-      keys: `tls primary { cert-file "${primaryCert.certFile}"; key-file "${primaryCert.keyFile}"; };
+      // ca-file on a listener: BIND 9.18 requires a client certificate signed by it.
+      keys: `tls primary { cert-file "${primaryCert.certFile}"; key-file "${primaryCert.keyFile}"; ca-file "${ca.caFile}"; };
 tls expired { cert-file "${expired.certFile}"; key-file "${expired.keyFile}"; };`,
       extraOptions: `  listen-on port ${tlsPort} tls primary { ${HOST}; };
   listen-on port ${expiredPort} tls expired { ${HOST}; };`,
@@ -122,7 +128,11 @@ tls expired { cert-file "${expired.certFile}"; key-file "${expired.keyFile}"; };
         {
           name: ZONE,
           primaries: [
-            { address: HOST, port: tlsPort, tls: { caFile: ca.caFile, serverName: 'primary.test' } },
+            {
+              address: HOST,
+              port: tlsPort,
+              tls: { caFile: ca.caFile, serverName: 'primary.test', ...client },
+            },
           ],
           allowTransfer: [`tls:${HOST}`],
           alsoNotify: [{ address: HOST, port: secondaryPort }],
@@ -243,7 +253,7 @@ tls expired { cert-file "${expired.certFile}"; key-file "${expired.keyFile}"; };
     await new Promise<void>((r) => silent.listen(0, HOST, () => r()));
     const silentPort = (silent.address() as net.AddressInfo).port;
     const expiredPort = (primary as Named & { expiredPort?: number }).expiredPort!;
-    const good = { caFile: ca.caFile, serverName: 'primary.test' };
+    const good = { caFile: ca.caFile, serverName: 'primary.test', ...client };
     try {
       const before = transfers(ns2).length;
       ns2 = await startNs2({
@@ -253,25 +263,30 @@ tls expired { cert-file "${expired.certFile}"; key-file "${expired.keyFile}"; };
           {
             name: ZONE,
             primaries: [
-              { address: HOST, port: tlsPort, tls: { caFile: otherCa.caFile, serverName: 'primary.test' } },
+              { address: HOST, port: tlsPort, tls: { ...good, caFile: otherCa.caFile } },
               { address: HOST, port: tlsPort, tls: { ...good, serverName: 'other.test' } },
               { address: HOST, port: expiredPort, tls: good },
               { address: HOST, port: silentPort, tls: good },
+              { address: HOST, port: tlsPort, tls: { caFile: ca.caFile, serverName: 'primary.test' } },
             ],
           },
         ],
       });
-      await waitFor('four failed attempts', () => transfers(ns2).length >= before + 4, 20_000);
+      await waitFor('five failed attempts', () => transfers(ns2).length >= before + 5, 20_000);
       const failed = transfers(ns2).slice(before);
       assert.deepEqual(
         failed.map((r) => r.result),
-        ['failed', 'failed', 'failed', 'failed'],
+        ['failed', 'failed', 'failed', 'failed', 'failed'],
       );
       const errors = failed.map((r) => r.error ?? '');
       assert.match(errors[0], /certificate not trusted/);
       assert.match(errors[1], /hostname mismatch/);
       assert.match(errors[2], /certificate has expired/);
       assert.match(errors[3], /handshake timeout/);
+      assert.match(
+        errors[4],
+        /closed the connection before any reply over TLS \(does it require a client certificate/,
+      );
       // The zone we had is served as it was (serial 3; the primary is at 4).
       assert.equal(await soaSerial(ns2.port), 3);
       assert.equal(await soaSerial(primary.port), 4);
