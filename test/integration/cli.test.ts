@@ -74,7 +74,7 @@ describe('ns2 CLI', () => {
     fs.mkdirSync(path.join(dir, 'data'), { recursive: true });
     const r = ns2('check-config', path.join(ROOT, 'config.example.json'));
     assert.equal(r.code, 0, r.err);
-    assert.match(r.out, /ok \(1 zone\)/);
+    assert.match(r.out, /ok \(2 zones\)/);
   });
 
   it('check-config names the JSON path and the problem, exit 2', () => {
