@@ -9,7 +9,8 @@
  *   out          ns2 serving the zone (tlsListen vs listen), pulled by the same client
  *
  * Runs alternate TCP and TLS so drift on a shared machine hits both; medians and minimums over
- * `--runs` (default 5). Writes bench/results/<timestamp>-xot.json.
+ * `--runs` (default 5), with the CPU time of client and server (steadier than wall time on a
+ * shared machine). Writes bench/results/<timestamp>-xot.json.
  *
  *   npm run bench:xot [-- --records N] [-- --runs N] [-- --ns2 DIR] [-- --keep]
  */
@@ -30,7 +31,7 @@ import {
   spawnNs2,
   waitFor,
 } from '../test/harness/ns2.js';
-import { freePort, HOST, now } from '../test/harness/proc.js';
+import { cpuSeconds, freePort, HOST, now } from '../test/harness/proc.js';
 import { environment, writeResults } from './lib/results.js';
 import { writeZone } from './lib/zone.js';
 
@@ -50,17 +51,40 @@ const RUNS = Number(opt.runs);
 const LIMITS = { maxRecords: 10_000_000, maxTransferBytes: 2e9, maxTransferSeconds: 600, maxIdleSeconds: 60 };
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)];
-const summary = (xs: number[]) => ({
-  median: Math.round(median(xs)),
-  min: Math.round(Math.min(...xs)),
+
+/** One transfer: wall time, and CPU time of the client (this process) and of the server process. */
+interface Sample {
+  ms: number;
+  clientCpuMs: number;
+  serverCpuMs: number;
+}
+
+const summary = (xs: Sample[]) => ({
+  ms: Math.round(median(xs.map((x) => x.ms))),
+  minMs: Math.round(Math.min(...xs.map((x) => x.ms))),
+  clientCpuMs: Math.round(median(xs.map((x) => x.clientCpuMs))),
+  serverCpuMs: Math.round(median(xs.map((x) => x.serverCpuMs))),
   runs: xs,
 });
 
-async function timedAxfr(to: Endpoint, zone: string): Promise<number> {
+/** Runs `fn`, measuring wall time, this process's CPU and `serverPid`'s CPU (all its threads). */
+async function sample(serverPid: number, fn: () => Promise<unknown>): Promise<Sample> {
+  const cpu0 = process.cpuUsage();
+  const server0 = cpuSeconds(serverPid) ?? 0;
   const t0 = now();
+  await fn();
+  const ms = now() - t0;
+  const cpu = process.cpuUsage(cpu0);
+  return {
+    ms,
+    clientCpuMs: (cpu.user + cpu.system) / 1000,
+    serverCpuMs: ((cpuSeconds(serverPid) ?? 0) - server0) * 1000,
+  };
+}
+
+async function pull(to: Endpoint, zone: string): Promise<void> {
   const r = await axfr(to, textToName(zone), LIMITS);
   if (r.records !== RECORDS) throw new Error(`${zone}: ${r.records} records, expected ${RECORDS}`);
-  return now() - t0;
 }
 
 async function main(): Promise<void> {
@@ -86,11 +110,13 @@ async function main(): Promise<void> {
   let ns2: Ns2Server | undefined;
   try {
     // in, client: the same zone from BIND over TCP and over TLS.
-    const inTcp: number[] = [];
-    const inTls: number[] = [];
+    const inTcp: Sample[] = [];
+    const inTls: Sample[] = [];
     for (let i = 0; i < RUNS; i++) {
-      inTcp.push(await timedAxfr({ address: HOST, port: primary.port }, 'tcp.bench'));
-      inTls.push(await timedAxfr({ address: HOST, port: bindTls, tls: tlsIn }, 'tcp.bench'));
+      inTcp.push(await sample(primary.pid, () => pull({ address: HOST, port: primary.port }, 'tcp.bench')));
+      inTls.push(
+        await sample(primary.pid, () => pull({ address: HOST, port: bindTls, tls: tlsIn }, 'tcp.bench')),
+      );
     }
     results['in, client (BIND → ns2 xfrin, no store)'] = { tcp: summary(inTcp), tls: summary(inTls) };
 
@@ -119,28 +145,40 @@ async function main(): Promise<void> {
         .filter((e) => e.zone === zone && e.kind === 'axfr')
         .map((e) => e.ms as number);
     await waitFor('both zones loaded', () => zones.every((z) => transferredMs(z).length >= 1), 300_000);
+    // The daemon's CPU (both threads) while it retransfers; BIND's is the "client" side here.
+    const daemon: Record<string, Sample[]> = { 'tcp.bench': [], 'tls.bench': [] };
     for (let i = 0; i < RUNS; i++) {
       for (const z of zones) {
-        const r = await ns2Retransfer(server, z, 300_000);
-        if (r.status !== 200) throw new Error(`retransfer ${z}: ${r.status} ${r.body}`);
+        const primaryCpu0 = cpuSeconds(primary.pid) ?? 0;
+        const got = await sample(server.proc.pid, async () => {
+          const r = await ns2Retransfer(server, z, 300_000);
+          if (r.status !== 200) throw new Error(`retransfer ${z}: ${r.status} ${r.body}`);
+        });
+        got.clientCpuMs = ((cpuSeconds(primary.pid) ?? 0) - primaryCpu0) * 1000;
+        daemon[z].push(got);
       }
     }
     await waitFor('every retransfer logged', () => zones.every((z) => transferredMs(z).length >= RUNS + 1));
+    // Wall time as the daemon logged it (the transfer itself, without the control request).
+    for (const z of zones)
+      transferredMs(z)
+        .slice(1)
+        .forEach((ms, i) => {
+          daemon[z][i].ms = ms;
+        });
     results['in, daemon (BIND → ns2, AXFR into SQLite)'] = {
-      tcp: summary(transferredMs('tcp.bench').slice(1)),
-      tls: summary(transferredMs('tls.bench').slice(1)),
+      tcp: summary(daemon['tcp.bench']),
+      tls: summary(daemon['tls.bench']),
     };
 
     // out: ns2 serving, pulled by the same client over TCP and TLS.
-    const outTcp: number[] = [];
-    const outTls: number[] = [];
+    const outTcp: Sample[] = [];
+    const outTls: Sample[] = [];
+    const tlsOut = { caFile: ca.caFile, serverName: 'ns2.bench' };
     for (let i = 0; i < RUNS; i++) {
-      outTcp.push(await timedAxfr({ address: HOST, port }, 'tcp.bench'));
+      outTcp.push(await sample(server.proc.pid, () => pull({ address: HOST, port }, 'tcp.bench')));
       outTls.push(
-        await timedAxfr(
-          { address: HOST, port: tlsPort, tls: { caFile: ca.caFile, serverName: 'ns2.bench' } },
-          'tcp.bench',
-        ),
+        await sample(server.proc.pid, () => pull({ address: HOST, port: tlsPort, tls: tlsOut }, 'tcp.bench')),
       );
     }
     results['out (ns2 xfrout → client)'] = { tcp: summary(outTcp), tls: summary(outTls) };
@@ -151,11 +189,15 @@ async function main(): Promise<void> {
     else process.stdout.write(`kept ${dir}\n`);
   }
 
-  process.stdout.write(`\nAXFR of ${RECORDS} RRs on loopback, ms (median / min of ${RUNS}):\n`);
+  process.stdout.write(
+    `\nAXFR of ${RECORDS} RRs on loopback, median of ${RUNS} (wall ms: median / min; CPU ms: client, server):\n`,
+  );
+  const cols = (x: ReturnType<typeof summary>) =>
+    `${String(x.ms).padStart(5)} / ${String(x.minMs).padStart(5)}  cpu ${String(x.clientCpuMs).padStart(5)}, ${String(x.serverCpuMs).padStart(5)}`;
   for (const [what, r] of Object.entries(results)) {
-    const ratio = (r.tls.median / r.tcp.median).toFixed(2);
+    const ratio = (r.tls.ms / r.tcp.ms).toFixed(2);
     process.stdout.write(
-      `  ${what.padEnd(44)} TCP ${String(r.tcp.median).padStart(6)} / ${String(r.tcp.min).padStart(6)}   TLS ${String(r.tls.median).padStart(6)} / ${String(r.tls.min).padStart(6)}   TLS/TCP ${ratio}\n`,
+      `  ${what}\n    TCP ${cols(r.tcp)}\n    TLS ${cols(r.tls)}   wall TLS/TCP ${ratio}\n`,
     );
   }
   const file = writeResults('xot', {
