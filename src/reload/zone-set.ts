@@ -20,7 +20,7 @@ import { textToName } from '../dns/name.js';
 import type { Logger } from '../log.js';
 import type { Refresher, Trigger } from '../refresh/refresher.js';
 import type { Scheduler } from '../refresh/scheduler.js';
-import { acl } from '../serve/acl.js';
+import { acl, transferAcl } from '../serve/acl.js';
 import type { ServingWorkers } from '../serve/workers.js';
 import type { ZoneEntry, ZoneTable } from '../serve/zone-table.js';
 import type { StoreWriter } from '../store/writer.js';
@@ -45,7 +45,7 @@ export function serveStored(
     state: expired ? 'expired' : row.state,
     expiresAt: row.expires_at,
     allowNotify: notifyAcl(z),
-    allowTransfer: acl(z.allowTransfer, { requireTls: z.requireTls }),
+    allowTransfer: transferAcl(z),
     answers,
     policy: policyOf(z),
   });
@@ -147,7 +147,7 @@ export class ZoneSet {
     const entry = this.deps.table.get(z.name);
     if (!entry) throw new Error(`zone ${z.name} is not served`);
     entry.allowNotify = notifyAcl(z);
-    entry.allowTransfer = acl(z.allowTransfer, { requireTls: z.requireTls });
+    entry.allowTransfer = transferAcl(z);
     const policy = policyOf(z);
     if (
       policy.minimalResponses !== entry.policy.minimalResponses ||
