@@ -185,7 +185,10 @@ describe('TLS against node:tls peers', () => {
       assert.deepEqual(dns.reloadCertificates(), []);
       assert.equal(await peerPin(), certificatePin(fs.readFileSync(renewed.certFile)));
       // A broken file leaves the old certificate in place.
+      assert.deepEqual(dns.checkCertificates(), []);
       fs.writeFileSync(live.keyFile, 'garbage');
+      assert.equal(dns.checkCertificates().length, 1);
+      assert.match(dns.checkCertificates()[0], /^tlsListen\[0\]: /);
       assert.equal(dns.reloadCertificates().length, 1);
       assert.equal(await peerPin(), certificatePin(fs.readFileSync(renewed.certFile)));
     } finally {
