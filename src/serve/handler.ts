@@ -150,11 +150,12 @@ export class QueryHandler {
     this.bucket = 0;
     if (parsed.kind === 'error') {
       this.counters.answeredWithoutQuestion(via, parsed.rcode);
+      const opcode = (parsed.flags >> 11) & 0xf;
       return encodeResponse(
         {
           id: parsed.id,
-          queryFlags: parsed.flags,
-          opcode: (parsed.flags >> 11) & 0xf,
+          queryFlags: replyFlags(opcode, parsed.flags),
+          opcode,
           rcode: parsed.rcode,
           aa: false,
           // BIND answers NOTIMP with an empty question section.
@@ -183,11 +184,9 @@ export class QueryHandler {
     let spec: ResponseSpec | typeof FORWARD;
     try {
       if (checked?.kind === 'malformed') spec = this.base(q, RCODE.FORMERR);
-      else
-        spec =
-          q.opcode === OPCODE.NOTIFY
-            ? this.notify(q, peerText(peer), signed?.key)
-            : this.answer(q, transport);
+      else if (q.opcode === OPCODE.NOTIFY) spec = this.notify(q, peerText(peer), signed?.key);
+      else if (q.opcode === OPCODE.UPDATE) spec = this.update(q);
+      else spec = this.answer(q, transport);
     } catch (e) {
       this.log.error({ err: e }, 'query failed');
       spec = this.base(q, RCODE.SERVFAIL);
@@ -212,7 +211,7 @@ export class QueryHandler {
   private base(q: Query, rcode: number, options?: EdnsOption[]): ResponseSpec {
     return {
       id: q.id,
-      queryFlags: q.flags,
+      queryFlags: replyFlags(q.opcode, q.flags),
       opcode: q.opcode,
       rcode,
       aa: false,
@@ -227,18 +226,22 @@ export class QueryHandler {
   }
 
   private answer(q: Query, transport: Transport): ResponseSpec | typeof FORWARD {
-    // RFC 6891 §6.1.3: we speak EDNS version 0 only.
-    if (q.edns && q.edns.version > 0) return this.base(q, RCODE.BADVERS);
+    // Only IN (our zones) and CH (identity) have data here; BIND, with no view for HS or the
+    // rest, refuses them before it looks at the type.
+    if (q.qclass !== CLASS.IN && q.qclass !== CLASS.CH) return this.base(q, RCODE.REFUSED);
     // OPT is a pseudo-RR, never a question (RFC 6891 §6.1.1).
     if (q.qtype === TYPE.OPT) return this.base(q, RCODE.FORMERR);
+    // Meta QTYPEs (RFC 6895 §3.1), before any zone is looked at, as BIND: transfers go to xfrout
+    // (serve/xfrout.ts answers them before the handler; one reaching here is refused), MAILA and
+    // MAILB (RFC 1035 §3.2.3, obsolete) are not implemented, TSIG, TKEY and the rest are no question.
+    if (q.qtype >= 128 && q.qtype < TYPE.ANY) {
+      if (q.qtype === TYPE.AXFR || q.qtype === TYPE.IXFR)
+        return this.opts.forward ? FORWARD : this.base(q, RCODE.REFUSED);
+      return this.base(q, q.qtype === TYPE.MAILA || q.qtype === TYPE.MAILB ? RCODE.NOTIMP : RCODE.FORMERR);
+    }
     if (q.qclass === CLASS.CH) return this.chaos(q);
-    // Our zones are all class IN.
-    if (q.qclass !== CLASS.IN) return this.base(q, RCODE.REFUSED);
     const entry = this.zones.match(q.qname);
     if (!entry?.answers) return this.base(q, RCODE.REFUSED);
-    // Zone transfers are served by serve/xfrout.ts before the handler; one reaching here is refused.
-    if (q.qtype === TYPE.AXFR || q.qtype === TYPE.IXFR)
-      return this.opts.forward ? FORWARD : this.base(q, RCODE.REFUSED);
     if (this.opts.forward && entry.state === 'ok' && !this.zones.answerable(entry)) return FORWARD;
     this.answeredFrom = entry;
     if (entry.state !== 'ok') {
@@ -342,8 +345,23 @@ export class QueryHandler {
     return [{ code: OPTION.EXPIRE, data: u32(Math.max(0, entry.expiresAt - this.now())) }];
   }
 
+  /**
+   * RFC 2136 §3.1: an UPDATE names its zone in the zone section (one SOA "question"). A secondary
+   * does not apply updates, and like BIND without allow-update-forwarding it refuses them for its
+   * zones; for any other zone it is not authoritative.
+   */
+  private update(q: Query): ResponseSpec {
+    if (q.qtype !== TYPE.SOA) return this.base(q, RCODE.FORMERR);
+    if (q.qclass === CLASS.HS) return this.base(q, RCODE.REFUSED);
+    const entry = q.qclass === CLASS.IN ? this.zones.match(q.qname) : undefined;
+    const ours = entry !== undefined && equalNames(entry.view.apex, q.qname);
+    return this.base(q, ours ? RCODE.REFUSED : RCODE.NOTAUTH);
+  }
+
   /** RFC 1996 §3.7: acknowledge a NOTIFY for a zone we serve from an allowed source, then check. */
   private notify(q: Query, peer: string, key?: string): ResponseSpec {
+    // RFC 1996 §3.7: the question names the zone's SOA; BIND answers FORMERR for anything else.
+    if (q.qtype !== TYPE.SOA) return this.base(q, RCODE.FORMERR);
     const entry = this.zones.match(q.qname);
     if (!entry || !equalNames(entry.view.apex, q.qname)) {
       this.log.info({ zone: nameToText(q.qname, false), peer }, 'NOTIFY for a zone we do not serve');
@@ -366,6 +384,14 @@ export class QueryHandler {
 const CHAIN_TOO_LONG: EdnsOption[] = [
   { code: OPTION.EDE, data: Buffer.concat([Buffer.from([0, 0]), Buffer.from('max. restarts reached')]) },
 ];
+
+/**
+ * The query flags a reply copies: RD and CD for QUERY (RFC 1035 §4.1.1, RFC 4035 §3.1.6); for any
+ * other opcode none, as BIND's dns_message_reply() clears them (genreport's `opcodeflg` probe).
+ */
+function replyFlags(opcode: number, flags: number): number {
+  return opcode === OPCODE.QUERY ? flags : 0;
+}
 
 function splitQuestion(wire: Buffer): { name: Buffer; type: number; class: number } {
   const n = wire.length - 4;
