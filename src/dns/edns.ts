@@ -4,6 +4,8 @@ import { WireError } from './name.js';
 export const OPTION = {
   /** RFC 5001: name server identifier. */
   NSID: 3,
+  /** RFC 7871 EDNS Client Subnet. */
+  ECS: 8,
   /** RFC 7314: the secondary's remaining expire time for the zone. */
   EXPIRE: 9,
   COOKIE: 10,
@@ -47,13 +49,15 @@ export function optionProblem(code: number, d: Buffer): string | undefined {
   switch (code) {
     case 1:
       return d.length === 18 ? undefined : 'LLQ option not 18 octets';
-    case 8: {
+    case OPTION.ECS: {
       if (d.length < 4) return 'ECS option under 4 octets';
       const family = d.readUInt16BE(0);
       const source = d[2];
       const scope = d[3];
       const max = family === 1 ? 32 : family === 2 ? 128 : 0;
       if (family > 2 || source > max || scope > max) return 'ECS family or prefix length';
+      // RFC 7871 §6: SCOPE PREFIX-LENGTH MUST be 0 in queries (BIND's process_ecs).
+      if (scope !== 0) return 'ECS scope in a query';
       const bytes = (source + 7) >> 3;
       if (d.length !== 4 + bytes) return 'ECS address length';
       if (bytes > 0 && source % 8 !== 0 && (d[3 + bytes] & (0xff >> (source % 8))) !== 0)
@@ -84,6 +88,21 @@ export function optionProblem(code: number, d: Buffer): string | undefined {
     default:
       return undefined;
   }
+}
+
+/** Longest NSID payload we send (RFC 5001 sets none; BIND's server-id is a name-sized string). */
+const NSID_MAX = 128;
+
+/**
+ * The NSID option payload (RFC 5001 §2.3) for config `identity.nsid`: `hex:` and hex digits are
+ * the octets themselves, anything else is sent as its UTF-8 text (as BIND's `server-id "…"`).
+ * Undefined when empty, too long or not hex after `hex:`.
+ */
+export function nsidPayload(value: string): Buffer | undefined {
+  const hex = /^hex:/i.test(value) ? value.slice(4) : undefined;
+  if (hex !== undefined && !/^(?:[0-9a-f]{2})+$/i.test(hex)) return undefined;
+  const b = hex !== undefined ? Buffer.from(hex, 'hex') : Buffer.from(value, 'utf8');
+  return b.length > 0 && b.length <= NSID_MAX ? b : undefined;
 }
 
 export function encodeOptions(opts: readonly EdnsOption[]): Buffer {

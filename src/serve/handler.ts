@@ -6,7 +6,7 @@
 import { AnswerCache } from '../answer/answer-cache.js';
 import { minimalBits } from '../answer/minimal.js';
 import { nameHash, RRL_KIND, responseHash, responseKind } from '../answer/rrl.js';
-import { EDE, type EdnsOption, OPTION, u32 } from '../dns/edns.js';
+import { EDE, type EdnsOption, nsidPayload, OPTION, u32 } from '../dns/edns.js';
 import { FLAG_AD, FLAG_RD, OPCODE, RCODE } from '../dns/message.js';
 import { equalNames, nameToText, toLower } from '../dns/name.js';
 import { CLASS, TYPE } from '../dns/types.js';
@@ -37,7 +37,7 @@ export interface HandlerOptions {
   /** Server cookie secret (16 bytes); random per process when not given. */
   cookieSecret?: Buffer;
   /** CHAOS identity answers (config `identity`); none when absent. */
-  identity?: { version?: string; hostname?: string };
+  identity?: { version?: string; hostname?: string; nsid?: string };
   /**
    * A serving worker: NOTIFY, zone transfer requests and zones without an image here are not
    * answered but handed back as FORWARD (the main thread answers them).
@@ -70,6 +70,8 @@ export class QueryHandler {
   private readonly cacheOn: boolean;
   /** Replies by transport, rcode and qtype (ns2_queries_total, ns2_query_types_total). */
   readonly counters: QueryCounters;
+  /** The NSID option payload (config `identity.nsid`), or undefined: none sent. */
+  private readonly nsid: Buffer | undefined;
   /** The zone the answer being built came from, and whether it took more than one zone. */
   private answeredFrom: ZoneEntry | undefined;
   private spansZones = false;
@@ -87,6 +89,7 @@ export class QueryHandler {
     this.cookies = new Cookies(opts.cookieSecret, this.now);
     this.cache = new AnswerCache(opts.cacheBytes ?? CACHE_BYTES, opts.udpSize);
     this.cacheOn = opts.cacheBytes !== 0;
+    this.nsid = opts.identity?.nsid === undefined ? undefined : nsidPayload(opts.identity.nsid);
     this.classify = opts.rateLimit === true;
     this.counters = opts.counters ?? new QueryCounters();
   }
@@ -200,6 +203,14 @@ export class QueryHandler {
       spec.edns.options = [...(spec.edns.options ?? []), { code: OPTION.COOKIE, data }];
     }
     if (signed) spec.signed = true;
+    // RFC 5001 §2.2: NSID only to a client that asked (an empty NSID option). Such a query has an
+    // option, so it never comes from or goes into the answer cache (answer/answer-cache.ts).
+    if (this.nsid && spec.edns && q.edns?.options.some((o) => o.code === OPTION.NSID))
+      spec.edns.options = [{ code: OPTION.NSID, data: this.nsid }, ...(spec.edns.options ?? [])];
+    // RFC 7871 §7.2.1: ECS is not used for our answers; like BIND, the option comes back with
+    // SCOPE PREFIX-LENGTH 0 (the query's scope, already checked to be 0), valid for every client.
+    const ecs = q.edns?.options.find((o) => o.code === OPTION.ECS);
+    if (ecs && spec.edns) spec.edns.options = [...(spec.edns.options ?? []), ecs];
     const reply = encodeResponse(spec, limit - (signed?.reserve ?? 0));
     this.counters.answered(via, spec.rcode, q.qtype);
     if (cacheable && spec.rcode !== RCODE.SERVFAIL)

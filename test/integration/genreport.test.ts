@@ -1,0 +1,65 @@
+/**
+ * ISC's EDNS compliance tester genreport, its probes rebuilt from genreport.c (harness/genreport.ts):
+ * every probe goes to a default BIND 9.18 secondary (with `server-id`) and to ns2 (with
+ * `identity.nsid`) serving the same zone, and both must get the same verdict. Also NSID as
+ * `dig +nsid` prints it.
+ */
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { type BindSecondary, startBindSecondaryOf } from '../harness/bind-secondary.js';
+import { buildQuery, exchange, summarize } from '../harness/client.js';
+import { PROBES, runProbe } from '../harness/genreport.js';
+import { type Ns2, startNs2, waitFor } from '../harness/ns2.js';
+import { digAt } from '../harness/proc.js';
+
+const FIXTURES = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../fixtures');
+const ZONE = 'example.test';
+const SERVER_ID = 'ns-ref-1';
+let bind: BindSecondary;
+let ns2: Ns2;
+
+before(async () => {
+  const text = fs.readFileSync(path.join(FIXTURES, 'example.test.zone'), 'utf8');
+  bind = await startBindSecondaryOf({ name: ZONE, text }, { extraOptions: `  server-id "${SERVER_ID}";` });
+  ns2 = await startNs2({
+    zones: [{ name: ZONE, primaries: [{ address: '127.0.0.1', port: bind.primary.port }] }],
+    extra: { identity: { nsid: SERVER_ID } },
+  });
+  await waitFor(
+    'zone loaded',
+    async () => summarize(await exchange(ns2.port, buildQuery(ZONE, 6))).rcode === 0,
+  );
+});
+after(async () => {
+  await ns2?.stop();
+  await bind?.stop();
+});
+
+describe('genreport probes: the same verdict as a default BIND 9.18 secondary', () => {
+  for (const probe of PROBES)
+    it(probe.name, async () => {
+      const [theirs, ours] = [await runProbe(bind.port, probe, ZONE), await runProbe(ns2.port, probe, ZONE)];
+      assert.equal(ours, theirs, `${probe.name}: BIND ${theirs}, ns2 ${ours}`);
+      // The probes issue 11 names: both servers must pass them, not merely agree.
+      if (['opcode', 'opcodeflg', 'ednsnsid', 'edns', 'dns'].includes(probe.name)) assert.match(ours, /^ok/);
+    });
+});
+
+describe('NSID (RFC 5001) as dig +nsid shows it', () => {
+  const nsidLine = (out: string) => /; NSID: .*/.exec(out)?.[0];
+  it('the same NSID line as BIND with server-id, and none when not asked', async () => {
+    const args = [ZONE, 'SOA', '+norec', '+nsid', '+nocookie'];
+    const theirs = nsidLine(await digAt(bind.port, args));
+    assert.ok(theirs?.includes(SERVER_ID), String(theirs));
+    assert.equal(nsidLine(await digAt(ns2.port, args)), theirs);
+    assert.equal(nsidLine(await digAt(ns2.port, [ZONE, 'SOA', '+norec'])), undefined);
+    // Also for an answer the cache holds (asked twice without NSID first).
+    await digAt(ns2.port, ['www.example.test', 'A', '+norec']);
+    await digAt(ns2.port, ['www.example.test', 'A', '+norec']);
+    const www = ['www.example.test', 'A', '+norec', '+nsid', '+nocookie'];
+    assert.equal(nsidLine(await digAt(ns2.port, www)), nsidLine(await digAt(bind.port, www)));
+  });
+});
