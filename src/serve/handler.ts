@@ -166,7 +166,13 @@ export class QueryHandler {
             parsed.questionWire && parsed.rcode !== RCODE.NOTIMP
               ? splitQuestion(parsed.questionWire)
               : undefined,
-          edns: parsed.edns ? { dnssecOk: parsed.edns.dnssecOk, udpSize: this.opts.udpSize } : undefined,
+          edns: parsed.edns
+            ? {
+                dnssecOk: parsed.edns.dnssecOk,
+                udpSize: this.opts.udpSize,
+                options: this.cookieOnly(parsed, peer),
+              }
+            : undefined,
         },
         PLAIN_UDP_LIMIT,
       );
@@ -216,6 +222,20 @@ export class QueryHandler {
     if (cacheable && spec.rcode !== RCODE.SERVFAIL)
       this.cache.store(reply, this.answeredFrom, this.spansZones, generation, this.kind, this.bucket);
     return reply;
+  }
+
+  /** RFC 7873 §5.4: the reply to a cookie-only query (parsed as NOERROR) carries our cookie. */
+  private cookieOnly(
+    parsed: { rcode: number; edns?: { options: EdnsOption[] } },
+    peer: Peer,
+  ): EdnsOption[] | undefined {
+    const cookie =
+      parsed.rcode === RCODE.NOERROR ? parsed.edns?.options.find((o) => o.code === OPTION.COOKIE) : undefined;
+    if (!cookie) return undefined;
+    const checked = this.cookies.check(cookie.data, peerText(peer));
+    return checked.kind === 'malformed'
+      ? undefined
+      : [{ code: OPTION.COOKIE, data: this.cookies.reply(checked, cookie.data, peerText(peer)) }];
   }
 
   /** One shape for every reply spec (sections filled in by the caller), so V8 keeps it monomorphic. */

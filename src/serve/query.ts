@@ -2,7 +2,7 @@
  * Incoming query parsing for the server, strict and allocation-bounded: whatever the bytes, the
  * result is a query to answer, a FORMERR to send, or nothing (drop).
  */
-import { type EdnsOption, optionProblem, parseOptions } from '../dns/edns.js';
+import { type EdnsOption, OPTION, optionProblem, parseOptions } from '../dns/edns.js';
 import {
   FLAG_QR,
   HEADER_LEN,
@@ -59,6 +59,8 @@ const DO_BIT = 0x8000;
  *   3. EDNS version above 0: BADVERS (RFC 6891 §6.1.3)
  *   4. the class: none or NONE or ANY: FORMERR; IN, CH, HS: on; any other: NOTIMP
  *   5. an opcode other than QUERY, NOTIFY or UPDATE: NOTIMP (RFC 1035 §4.1.1)
+ *
+ * A QUERY with no question but a COOKIE is answered NOERROR (RFC 7873 §5.4), as an `error` too.
  *
  * An unknown opcode with a bad class gets NOTIMP where BIND's does (step 4 for class 0).
  */
@@ -146,6 +148,9 @@ export function parseQuery(msg: Buffer, formerr: number, notimp: number): Parsed
   }
   // RFC 6891 §6.1.3: we speak EDNS version 0 only (BIND answers this before looking at the class).
   if (edns && edns.version > 0) return fail(RCODE.BADVERS, questionWire, edns);
+  // RFC 7873 §5.4: a QUERY of only a COOKIE (no question) asks for a server cookie: NOERROR.
+  if (!q && klass < 0 && opcode === OPCODE.QUERY && edns?.options.some((o) => o.code === OPTION.COOKIE))
+    return fail(RCODE.NOERROR, undefined, edns);
   if (klass <= 0 || klass === CLASS.NONE || klass === CLASS.ANY)
     return fail(klass <= 0 && !known ? notimp : formerr, questionWire, edns);
   if (klass !== CLASS.IN && klass !== CLASS.CH && klass !== CLASS.HS) return fail(notimp, questionWire, edns);

@@ -30,7 +30,7 @@ const FIXTURES = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../
 export const ZONE = 'example.test';
 
 export interface Disagreement {
-  kind: Mutation;
+  kind: string;
   bind: ReplyClass;
   ns2: ReplyClass;
   packet: string;
@@ -98,23 +98,35 @@ export async function startServers(): Promise<Servers> {
 /** Replays `count` mutations (from `seed`) against both servers, in slices the IDs can tell apart. */
 export async function compareMalformed(s: Servers, count: number, seed: number): Promise<MalformedReport> {
   const r = rng(seed);
-  const report: MalformedReport = {
-    seed,
-    count,
+  const kinds: Mutation[] = [];
+  const packets = Array.from({ length: count }, () => {
+    const kind = r.pick(MUTATIONS);
+    kinds.push(kind);
+    return mutate(r, ZONE, kind);
+  });
+  return { seed, ...(await compareClasses(s.bind.port, s.ns2.port, packets, kinds)) };
+}
+
+/**
+ * Sends `packets` to BIND (`bindPort`) and ns2 over UDP and compares the classes of their replies.
+ * `kinds` names each packet's kind in the disagreements.
+ */
+export async function compareClasses(
+  bindPort: number,
+  ns2Port: number,
+  packets: readonly Buffer[],
+  kinds: readonly string[],
+): Promise<Omit<MalformedReport, 'seed'>> {
+  const report: Omit<MalformedReport, 'seed'> = {
+    count: packets.length,
     agreed: 0,
     dataWhereBindHasNone: 0,
     disagreements: [],
     byPair: {},
   };
-  for (let done = 0; done < count; ) {
-    const n = Math.min(count - done, MAX_REPLAY, 5000);
-    const kinds: Mutation[] = [];
-    const packets = Array.from({ length: n }, () => {
-      const kind = r.pick(MUTATIONS);
-      kinds.push(kind);
-      return mutate(r, ZONE, kind);
-    });
-    const [bind, ours] = await Promise.all([replay(s.bind.port, packets), replay(s.ns2.port, packets)]);
+  for (let done = 0; done < packets.length; ) {
+    const slice = packets.slice(done, done + Math.min(MAX_REPLAY, 5000));
+    const [bind, ours] = await Promise.all([replay(bindPort, slice), replay(ns2Port, slice)]);
     // A datagram lost on a loaded machine is not an answer: where one server was silent and the
     // other not, ask both again (slowly) before judging.
     for (let round = 0; round < 2; round++) {
@@ -122,17 +134,17 @@ export async function compareMalformed(s: Servers, count: number, seed: number):
         (i) => bind[i] !== ours[i] && (bind[i] === 'silence' || ours[i] === 'silence'),
       );
       if (again.length === 0) break;
-      const subset = again.map((i) => packets[i]);
+      const subset = again.map((i) => slice[i]);
       const [b2, o2] = await Promise.all([
-        replay(s.bind.port, subset, 1500, 1),
-        replay(s.ns2.port, subset, 1500, 1),
+        replay(bindPort, subset, 1500, 1),
+        replay(ns2Port, subset, 1500, 1),
       ]);
       again.forEach((i, k) => {
         bind[i] = b2[k];
         ours[i] = o2[k];
       });
     }
-    for (let i = 0; i < n; i++) {
+    for (let i = 0; i < slice.length; i++) {
       if (bind[i] === ours[i]) {
         report.agreed++;
         continue;
@@ -141,13 +153,13 @@ export async function compareMalformed(s: Servers, count: number, seed: number):
       const pair = `${bind[i]} → ${ours[i]}`;
       report.byPair[pair] = (report.byPair[pair] ?? 0) + 1;
       report.disagreements.push({
-        kind: kinds[i],
+        kind: kinds[done + i],
         bind: bind[i],
         ns2: ours[i],
-        packet: packets[i].toString('hex'),
+        packet: slice[i].toString('hex'),
       });
     }
-    done += n;
+    done += slice.length;
   }
   return report;
 }

@@ -27,28 +27,47 @@ export async function startBindSecondaryOf(
   o: { extraOptions?: string } = {},
 ): Promise<BindSecondary> {
   const primary = await startNamed({ zones: [zone] });
+  try {
+    const s = await startBindSecondaryFrom(zone.name, primary.port, o);
+    return {
+      ...s,
+      primary,
+      async stop() {
+        await s.stop();
+        await primary.stop();
+      },
+    };
+  } catch (e) {
+    await primary.stop();
+    throw e;
+  }
+}
+
+/** A default BIND secondary of `zone` from the primary at `primaryPort`, ready when the zone answers. */
+export async function startBindSecondaryFrom(
+  zone: string,
+  primaryPort: number,
+  o: { extraOptions?: string } = {},
+): Promise<Omit<BindSecondary, 'primary'>> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ns2-bind2-'));
   const port = await freePort();
-  const server = startBindSecondary(dir, port, await freePort(), zone.name, primary.port, {
+  const server = startBindSecondary(dir, port, await freePort(), zone, primaryPort, {
     extraOptions: o.extraOptions,
   });
   const stop = async () => {
     await server.proc.stop('SIGTERM', 5000);
-    await primary.stop();
     fs.rmSync(dir, { recursive: true, force: true });
   };
   const deadline = Date.now() + READY_MS;
   for (;;) {
-    const soa = await digAt(port, [zone.name, 'SOA', '+short', '+norec', '+tries=1', '+time=1']).catch(
-      () => '',
-    );
+    const soa = await digAt(port, [zone, 'SOA', '+short', '+norec', '+tries=1', '+time=1']).catch(() => '');
     if (soa.trim() !== '') break;
     if (Date.now() > deadline || !server.proc.running()) {
       const log = server.proc.log();
       await stop();
-      throw new Error(`BIND secondary did not load ${zone.name}\n${tail(log)}`);
+      throw new Error(`BIND secondary did not load ${zone}\n${tail(log)}`);
     }
     await sleep(100);
   }
-  return { port, primary, log: server.proc.log, stop };
+  return { port, log: server.proc.log, stop };
 }

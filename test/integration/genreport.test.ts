@@ -9,9 +9,11 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import dnsPacket from 'dns-packet';
 import { type BindSecondary, startBindSecondaryOf } from '../harness/bind-secondary.js';
 import { buildQuery, exchange, summarize } from '../harness/client.js';
 import { PROBES, runProbe } from '../harness/genreport.js';
+import { replyClass } from '../harness/mutations.js';
 import { type Ns2, startNs2, waitFor } from '../harness/ns2.js';
 import { digAt } from '../harness/proc.js';
 
@@ -46,6 +48,32 @@ describe('genreport probes: the same verdict as a default BIND 9.18 secondary', 
       // The probes issue 11 names: both servers must pass them, not merely agree.
       if (['opcode', 'opcodeflg', 'ednsnsid', 'edns', 'dns'].includes(probe.name)) assert.match(ours, /^ok/);
     });
+});
+
+describe('a cookie-only query (RFC 7873 §5.4: no question, a client COOKIE)', () => {
+  it('NOERROR with a server cookie, from both', async () => {
+    const opt = Buffer.from('0000290fa000000000000c000a00080102030405060708', 'hex');
+    const msg = Buffer.concat([Buffer.from('beef000000000000000000010', 'hex').subarray(0, 12), opt]);
+    msg.writeUInt16BE(0, 4);
+    msg.writeUInt16BE(1, 10);
+    const shape = async (port: number) => {
+      const r = await exchange(port, msg);
+      const m = dnsPacket.decode(r);
+      const o = m.additionals?.find((x) => x.type === 'OPT') as
+        | { options?: { code: number; data: Buffer }[] }
+        | undefined;
+      const cookie = o?.options?.find((x) => x.code === 10)?.data;
+      return {
+        cls: replyClass(r),
+        qd: m.questions?.length,
+        client: cookie?.subarray(0, 8).toString('hex'),
+        server: (cookie?.length ?? 0) > 8,
+      };
+    };
+    const theirs = await shape(bind.port);
+    assert.deepEqual(theirs, { cls: 'NOERROR', qd: 0, client: '0102030405060708', server: true });
+    assert.deepEqual(await shape(ns2.port), theirs);
+  });
 });
 
 describe('NSID (RFC 5001) as dig +nsid shows it', () => {
