@@ -45,6 +45,8 @@ export interface MalformedReport {
   disagreements: Disagreement[];
   /** "bind → ns2" class pairs and how often, for the disagreements. */
   byPair: Record<string, number>;
+  /** BIND's reply classes and how often (what the packets exercised). */
+  bindClasses: Record<string, number>;
 }
 
 export interface Servers {
@@ -123,6 +125,7 @@ export async function compareClasses(
     dataWhereBindHasNone: 0,
     disagreements: [],
     byPair: {},
+    bindClasses: {},
   };
   for (let done = 0; done < packets.length; ) {
     const slice = packets.slice(done, done + Math.min(MAX_REPLAY, 5000));
@@ -145,6 +148,7 @@ export async function compareClasses(
       });
     }
     for (let i = 0; i < slice.length; i++) {
+      report.bindClasses[bind[i]] = (report.bindClasses[bind[i]] ?? 0) + 1;
       if (bind[i] === ours[i]) {
         report.agreed++;
         continue;
@@ -200,6 +204,7 @@ if (process.argv[1] && fileURLToPath(import.meta.url) === fs.realpathSync(proces
           agreementPct: (100 * rep.agreed) / rep.count,
           dataWhereBindHasNone: rep.dataWhereBindHasNone,
           byPair: rep.byPair,
+          bindClasses: rep.bindClasses,
           examples,
         },
         null,

@@ -64,7 +64,12 @@ export interface FuzzReport {
   /** Log lines at error level or above (unhandled errors while answering). */
   errors: string[];
   /** The sample judged against BIND: packets, agreeing classes, and the disagreements by pair. */
-  sample: { count: number; agreed: number; byPair: Record<string, number> };
+  sample: {
+    count: number;
+    agreed: number;
+    byPair: Record<string, number>;
+    bindClasses: Record<string, number>;
+  };
   /** Why the run counts as failed; empty when it passed. */
   failures: string[];
 }
@@ -139,7 +144,7 @@ export async function runFuzz(opts: FuzzOptions): Promise<FuzzReport> {
     rssGrowthMb: 0,
     alive: false,
     errors: [],
-    sample: { count: 0, agreed: 0, byPair: {} },
+    sample: { count: 0, agreed: 0, byPair: {}, bindClasses: {} },
     failures: [],
   };
   let sampler: NodeJS.Timeout | undefined;
@@ -231,7 +236,12 @@ async function judgeAgainstBind(primaryPort: number, port: number, opts: FuzzOpt
       return packet(r, ZONE, k);
     });
     const rep = await compareClasses(bind.port, port, packets, kinds);
-    report.sample = { count: rep.count, agreed: rep.agreed, byPair: rep.byPair };
+    report.sample = {
+      count: rep.count,
+      agreed: rep.agreed,
+      byPair: rep.byPair,
+      bindClasses: rep.bindClasses,
+    };
     for (const f of verdict({ seed: opts.seed, ...rep })) report.failures.push(`against BIND: ${f}`);
   } finally {
     await bind.stop();

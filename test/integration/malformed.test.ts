@@ -25,7 +25,7 @@ describe('malformed queries: the same class of reply as a default BIND 9.18 seco
     const rep = await compareMalformed(servers, 3000, seed);
     t.diagnostic(
       `seed ${seed}: ${rep.agreed}/${rep.count} agree (${((100 * rep.agreed) / rep.count).toFixed(2)} %); ` +
-        `differences ${JSON.stringify(rep.byPair)}`,
+        `differences ${JSON.stringify(rep.byPair)}; BIND's classes ${JSON.stringify(rep.bindClasses)}`,
     );
     assert.deepEqual(verdict(rep), [], JSON.stringify(rep.disagreements.slice(0, 10)));
     const errors = servers.ns2.logLines().filter((l) => (l.level as number) >= 50);
