@@ -217,6 +217,7 @@ export class QueryHandler {
     // SCOPE PREFIX-LENGTH 0 (the query's scope, already checked to be 0), valid for every client.
     const ecs = q.edns?.options.find((o) => o.code === OPTION.ECS);
     if (ecs && spec.edns) spec.edns.options = [...(spec.edns.options ?? []), ecs];
+    if (spec.edns?.options && spec.edns.options.length > 1) spec.edns.options.sort(byBindOrder);
     const reply = encodeResponse(spec, limit - (signed?.reserve ?? 0));
     this.counters.answered(via, spec.rcode, q.qtype);
     if (cacheable && spec.rcode !== RCODE.SERVFAIL)
@@ -415,6 +416,17 @@ export class QueryHandler {
 const CHAIN_TOO_LONG: EdnsOption[] = [
   { code: OPTION.EDE, data: Buffer.concat([Buffer.from([0, 0]), Buffer.from('max. restarts reached')]) },
 ];
+
+/** BIND's order of options in a reply's OPT (ns_client_addopt): NSID, COOKIE, EXPIRE, ECS, EDE. */
+const OPTION_RANK = new Map<number, number>([
+  [OPTION.NSID, 0],
+  [OPTION.COOKIE, 1],
+  [OPTION.EXPIRE, 2],
+  [OPTION.ECS, 3],
+  [OPTION.EDE, 4],
+]);
+const byBindOrder = (a: EdnsOption, b: EdnsOption) =>
+  (OPTION_RANK.get(a.code) ?? 9) - (OPTION_RANK.get(b.code) ?? 9);
 
 /**
  * The query flags a reply copies: RD and CD for QUERY (RFC 1035 §4.1.1, RFC 4035 §3.1.6); for any

@@ -12,7 +12,7 @@ import { fileURLToPath } from 'node:url';
 import dnsPacket from 'dns-packet';
 import { type BindSecondary, startBindSecondaryOf } from '../harness/bind-secondary.js';
 import { buildQuery, exchange, summarize } from '../harness/client.js';
-import { PROBES, runProbe } from '../harness/genreport.js';
+import { PROBES, request, runProbe } from '../harness/genreport.js';
 import { replyClass } from '../harness/mutations.js';
 import { type Ns2, startNs2, waitFor } from '../harness/ns2.js';
 import { digAt } from '../harness/proc.js';
@@ -48,6 +48,20 @@ describe('genreport probes: the same verdict as a default BIND 9.18 secondary', 
       // The probes issue 11 names: both servers must pass them, not merely agree.
       if (['opcode', 'opcodeflg', 'ednsnsid', 'edns', 'dns'].includes(probe.name)) assert.match(ours, /^ok/);
     });
+});
+
+describe("options in a reply's OPT", () => {
+  it("in the order BIND sends them (NSID, COOKIE, EXPIRE, ECS) for genreport's optlist probe", async () => {
+    const probe = PROBES.find((x) => x.name === 'optlist')!;
+    const order = async (port: number) => {
+      const m = dnsPacket.decode(await exchange(port, request(probe, ZONE, 4321)));
+      const o = m.additionals?.find((x) => x.type === 'OPT') as { options?: { code: number }[] } | undefined;
+      return o?.options?.map((x) => x.code);
+    };
+    const theirs = await order(bind.port);
+    assert.deepEqual(theirs, [3, 10, 9, 8]);
+    assert.deepEqual(await order(ns2.port), theirs);
+  });
 });
 
 describe('a cookie-only query (RFC 7873 §5.4: no question, a client COOKIE)', () => {
