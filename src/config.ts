@@ -21,9 +21,9 @@ import os from 'node:os';
 import { dirname, resolve } from 'node:path';
 import { z } from 'zod';
 import { RATE_LIMIT_DEFAULTS, type RateLimitConfig } from './answer/rrl.js';
+import { nsidPayload } from './dns/edns.js';
 
 export type { RateLimitConfig } from './answer/rrl.js';
-import { nsidPayload } from './dns/edns.js';
 
 // ---------------------------------------------------------------------------------------------
 // Public types: the resolved config. Durations are whole seconds, sizes bytes.
