@@ -23,6 +23,7 @@ import { dirname, resolve } from 'node:path';
 import tls from 'node:tls';
 import { z } from 'zod';
 import { RATE_LIMIT_DEFAULTS, type RateLimitConfig } from './answer/rrl.js';
+import { nsidPayload } from './dns/edns.js';
 
 export type { RateLimitConfig } from './answer/rrl.js';
 
@@ -173,7 +174,7 @@ export interface Config {
    * Answers to class CH TXT identity queries (version.bind / version.server, hostname.bind /
    * id.server); absent, they are REFUSED so nothing about the server leaks.
    */
-  readonly identity?: { readonly version?: string; readonly hostname?: string };
+  readonly identity?: { readonly version?: string; readonly hostname?: string; readonly nsid?: string };
   /**
    * Response rate limiting of UDP answers (BIND's `rate-limit`), server-wide; absent = off.
    * Rates left out take BIND's defaults (resolved here).
@@ -514,6 +515,14 @@ const configSchema = strictObject({
   identity: strictObject({
     version: z.string(e('a string')).max(255, e('at most 255 characters')).optional(),
     hostname: z.string(e('a string')).max(255, e('at most 255 characters')).optional(),
+    // RFC 5001 §2.3: the payload is opaque octets; text, or "hex:" and an even number of hex digits.
+    nsid: z
+      .string(e('a string'))
+      .refine(
+        (v) => nsidPayload(v) !== undefined,
+        e('text of 1 to 128 octets, or "hex:" and 2 to 256 hex digits'),
+      )
+      .optional(),
   }).optional(),
   rateLimit: rateLimitSchema.optional(),
   keys: z.record(z.string(), keySchema, e('an object')).default({}),

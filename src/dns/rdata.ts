@@ -7,6 +7,7 @@
  */
 import { formatIPv6 } from '../ip-text.js';
 import { nameToText, readName, WireError } from './name.js';
+import { fixedLength, RDATA_LAYOUTS } from './rdata-layout.js';
 import { hasMnemonic, TYPE, typeToText } from './types.js';
 
 /** RFC 1035 §3.2.1: RDLENGTH is 16 bits; BIND rejects expanded rdata longer than that. */
@@ -15,80 +16,40 @@ const MAX_RDATA = 0xffff;
 // ---------------------------------------------------------------------------------------------
 // readRdata
 
-/** One piece of an rdata layout: a domain name that may be compressed, a <character-string>,
- * a fixed number of octets, or everything that is left. */
-type Field = 'name' | 'string' | 'rest' | number;
-
 /**
- * Types whose rdata names may arrive compressed. RFC 3597 §4 allows compression only in the
- * RFC 1035 types (NS MD MF CNAME SOA MB MG MR PTR MINFO MX), and asks receivers to also
- * decompress RP AFSDB RT SIG PX NXT NAPTR SRV (RFC 2052 senders compressed SRV). DNAME
- * (RFC 6672 §2.5) and KX must not be sent compressed but are expanded too, for senders that do
- * it anyway: a label length octet ≥ 0xC0 cannot be anything but a pointer. Every other type is
- * copied byte for byte, since a pointer there would be opaque data (RFC 3597 §4).
- */
-const COMPRESSIBLE = new Map<number, readonly Field[]>([
-  [TYPE.NS, ['name']],
-  [TYPE.MD, ['name']],
-  [TYPE.MF, ['name']],
-  [TYPE.CNAME, ['name']],
-  [TYPE.SOA, ['name', 'name', 20]],
-  [TYPE.MB, ['name']],
-  [TYPE.MG, ['name']],
-  [TYPE.MR, ['name']],
-  [TYPE.PTR, ['name']],
-  [TYPE.MINFO, ['name', 'name']],
-  [TYPE.MX, [2, 'name']],
-  [TYPE.RP, ['name', 'name']],
-  [TYPE.AFSDB, [2, 'name']],
-  [TYPE.RT, [2, 'name']],
-  [TYPE.SIG, [18, 'name', 'rest']],
-  [TYPE.PX, [2, 'name', 'name']],
-  [TYPE.NXT, ['name', 'rest']],
-  [TYPE.NAPTR, [4, 'string', 'string', 'string', 'name']],
-  [TYPE.KX, [2, 'name']],
-  [TYPE.SRV, [6, 'name']],
-  [TYPE.DNAME, ['name']],
-]);
-
-/** Fixed RDATA lengths checked on intake (class IN layouts: RFC 1035 §3.4.1, RFC 3596 §2.2). */
-const FIXED_LENGTH = new Map<number, number>([
-  [TYPE.A, 4],
-  [TYPE.AAAA, 16],
-]);
-
-/**
- * The RDATA at msg[off, off+len) as a standalone Buffer. Names in the types listed in
- * COMPRESSIBLE are expanded and their layout is checked; other types are copied unchanged
- * (RFC 3597 §4: unknown rdata is opaque and must be kept byte-exact).
+ * The RDATA at msg[off, off+len) as a standalone Buffer. Names in the types whose layout
+ * (dns/rdata-layout.ts) may carry compressed names are expanded and the layout is checked; other
+ * types are copied unchanged (RFC 3597 §4: unknown rdata is opaque and must be kept byte-exact).
  * Throws WireError when the rdata is malformed for its type.
  */
 export function readRdata(msg: Buffer, off: number, len: number, type: number): Buffer {
   const end = off + len;
   if (off < 0 || len < 0 || end > msg.length) throw new WireError('rdata runs past end of message');
-  const fixed = FIXED_LENGTH.get(type);
+  const fixed = fixedLength(type);
   if (fixed !== undefined && len !== fixed) {
     throw new WireError(`${typeToText(type)} rdata must be ${fixed} octets, got ${len}`);
   }
-  const layout = COMPRESSIBLE.get(type);
-  if (!layout) return Buffer.from(msg.subarray(off, end));
+  const layout = RDATA_LAYOUTS.get(type);
+  if (!layout || layout.names === 'none' || layout.names === 'tabled')
+    return Buffer.from(msg.subarray(off, end));
 
   const what = `${typeToText(type)} rdata`;
   const parts: Buffer[] = [];
   let pos = off;
-  for (const field of layout) {
+  for (const field of layout.fields) {
     if (field === 'name') {
       const { name, end: after } = readName(msg, pos);
       if (after > end) throw new WireError(`${what}: name runs past end of rdata`);
       parts.push(name);
       pos = after;
-    } else if (field === 'string') {
+    } else if (field === 'string' || field === 'string1') {
       if (pos >= end) throw new WireError(`${what}: missing character-string`);
       const next = pos + 1 + msg[pos];
       if (next > end) throw new WireError(`${what}: character-string runs past end of rdata`);
       parts.push(msg.subarray(pos, next));
       pos = next;
-    } else if (field === 'rest') {
+    } else if (typeof field !== 'number') {
+      // The rest (finer rules for it are rdataProblem's).
       parts.push(msg.subarray(pos, end));
       pos = end;
     } else {

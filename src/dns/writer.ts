@@ -3,6 +3,7 @@
  * response can be cut at an RRset boundary when it does not fit (RFC 2181 §9).
  * dns-packet does not compress, which turns a 67-byte answer into 108 bytes (STACK.md).
  */
+import { RDATA_LAYOUTS } from './rdata-layout.js';
 
 export class Overflow extends Error {}
 
@@ -12,43 +13,16 @@ interface Mark {
   entries: number;
 }
 
-/** Rdata layouts of the RFC 1035 types, the only ones whose names may be compressed. */
-const COMPRESSED_RDATA = new Map<number, readonly ('name' | number)[]>([
-  [2, ['name']], // NS
-  [3, ['name']], // MD
-  [4, ['name']], // MF
-  [5, ['name']], // CNAME
-  [6, ['name', 'name', 20]], // SOA
-  [7, ['name']], // MB
-  [8, ['name']], // MG
-  [9, ['name']], // MR
-  [12, ['name']], // PTR
-  [14, ['name', 'name']], // MINFO
-  [15, [2, 'name']], // MX
-]);
-
 /**
- * Names inside the rdata of these types are written as they are (no pointer, RFC 3597 §4), but
- * BIND 9.18 still enters them in its compression table, so later names may point into them
- * (a CNAME target into a DNAME's, an owner into an RRSIG signer): the same here, for the same
- * message sizes. Layouts as in COMPRESSED_RDATA; 'string' is a <character-string>.
+ * How each type's rdata names are written, from the one layout table (dns/rdata-layout.ts):
+ * `rfc1035` names may be compressed (RFC 3597 §4); `decompress` and `tabled` ones are written
+ * whole, but BIND 9.18 still enters them in its compression table, so later names may point into
+ * them (a CNAME target into a DNAME's, an owner into an RRSIG signer): the same here, for the
+ * same message sizes. `none`: copied as opaque bytes.
  */
-const TABLED_RDATA = new Map<number, readonly ('name' | 'string' | number)[]>([
-  [17, ['name', 'name']], // RP
-  [18, [2, 'name']], // AFSDB
-  [21, [2, 'name']], // RT
-  [22, ['name']], // NSAP-PTR
-  [24, [18, 'name']], // SIG
-  [26, [2, 'name', 'name']], // PX
-  [30, ['name']], // NXT
-  [33, [6, 'name']], // SRV
-  [35, [4, 'string', 'string', 'string', 'name']], // NAPTR
-  [36, [2, 'name']], // KX
-  [39, ['name']], // DNAME
-  [46, [18, 'name']], // RRSIG
-  [47, ['name']], // NSEC
-  [58, ['name', 'name']], // TALINK
-]);
+const NAMED_RDATA = new Map(
+  [...RDATA_LAYOUTS].filter(([, l]) => l.names !== 'none').map(([type, l]) => [type, l]),
+);
 
 /** End of the uncompressed name at `pos` (stored rdata never holds pointers). */
 function nameEnd(b: Buffer, pos: number): number {
@@ -155,8 +129,7 @@ export class MessageWriter {
     this.u16(type);
     this.u16(klass);
     this.u32(ttl);
-    const compressed = COMPRESSED_RDATA.get(type);
-    const layout = compressed ?? TABLED_RDATA.get(type);
+    const layout = NAMED_RDATA.get(type);
     if (!layout) {
       this.u16(rdata.length);
       this.bytes(rdata);
@@ -166,18 +139,19 @@ export class MessageWriter {
     // others are written whole but entered in the table.
     const lenAt = this.off;
     this.u16(0);
+    const compress = layout.names === 'rfc1035';
     let pos = 0;
-    for (const f of layout) {
+    for (const f of layout.fields) {
       if (pos >= rdata.length) break;
       if (f === 'name') {
         const end = nameEnd(rdata, pos);
-        this.name(rdata.subarray(pos, end), compressed !== undefined);
+        this.name(rdata.subarray(pos, end), compress);
         pos = end;
-      } else {
-        const n = f === 'string' ? 1 + rdata[pos] : f;
+      } else if (typeof f === 'number' || f === 'string' || f === 'string1') {
+        const n = typeof f === 'number' ? f : 1 + rdata[pos];
         this.bytes(rdata.subarray(pos, pos + n));
         pos += n;
-      }
+      } else break; // the rest holds no names: copied below
     }
     this.bytes(rdata.subarray(pos));
     this.setU16(lenAt, this.off - lenAt - 2);

@@ -6,7 +6,7 @@
 import { AnswerCache } from '../answer/answer-cache.js';
 import { minimalBits } from '../answer/minimal.js';
 import { nameHash, RRL_KIND, responseHash, responseKind } from '../answer/rrl.js';
-import { EDE, type EdnsOption, OPTION, u32 } from '../dns/edns.js';
+import { EDE, type EdnsOption, nsidPayload, OPTION, u32 } from '../dns/edns.js';
 import { FLAG_AD, FLAG_RD, OPCODE, RCODE } from '../dns/message.js';
 import { equalNames, nameToText, toLower } from '../dns/name.js';
 import { CLASS, TYPE } from '../dns/types.js';
@@ -37,7 +37,7 @@ export interface HandlerOptions {
   /** Server cookie secret (16 bytes); random per process when not given. */
   cookieSecret?: Buffer;
   /** CHAOS identity answers (config `identity`); none when absent. */
-  identity?: { version?: string; hostname?: string };
+  identity?: { version?: string; hostname?: string; nsid?: string };
   /**
    * A serving worker: NOTIFY, zone transfer requests and zones without an image here are not
    * answered but handed back as FORWARD (the main thread answers them).
@@ -70,6 +70,8 @@ export class QueryHandler {
   private readonly cacheOn: boolean;
   /** Replies by transport, rcode and qtype (ns2_queries_total, ns2_query_types_total). */
   readonly counters: QueryCounters;
+  /** The NSID option payload (config `identity.nsid`), or undefined: none sent. */
+  private readonly nsid: Buffer | undefined;
   /** The zone the answer being built came from, and whether it took more than one zone. */
   private answeredFrom: ZoneEntry | undefined;
   private spansZones = false;
@@ -87,6 +89,7 @@ export class QueryHandler {
     this.cookies = new Cookies(opts.cookieSecret, this.now);
     this.cache = new AnswerCache(opts.cacheBytes ?? CACHE_BYTES, opts.udpSize);
     this.cacheOn = opts.cacheBytes !== 0;
+    this.nsid = opts.identity?.nsid === undefined ? undefined : nsidPayload(opts.identity.nsid);
     this.classify = opts.rateLimit === true;
     this.counters = opts.counters ?? new QueryCounters();
   }
@@ -150,11 +153,12 @@ export class QueryHandler {
     this.bucket = 0;
     if (parsed.kind === 'error') {
       this.counters.answeredWithoutQuestion(via, parsed.rcode);
+      const opcode = (parsed.flags >> 11) & 0xf;
       return encodeResponse(
         {
           id: parsed.id,
-          queryFlags: parsed.flags,
-          opcode: (parsed.flags >> 11) & 0xf,
+          queryFlags: replyFlags(opcode, parsed.flags),
+          opcode,
           rcode: parsed.rcode,
           aa: false,
           // BIND answers NOTIMP with an empty question section.
@@ -162,7 +166,13 @@ export class QueryHandler {
             parsed.questionWire && parsed.rcode !== RCODE.NOTIMP
               ? splitQuestion(parsed.questionWire)
               : undefined,
-          edns: parsed.edns ? { dnssecOk: parsed.edns.dnssecOk, udpSize: this.opts.udpSize } : undefined,
+          edns: parsed.edns
+            ? {
+                dnssecOk: parsed.edns.dnssecOk,
+                udpSize: this.opts.udpSize,
+                options: this.cookieOnly(parsed, peer),
+              }
+            : undefined,
         },
         PLAIN_UDP_LIMIT,
       );
@@ -183,11 +193,9 @@ export class QueryHandler {
     let spec: ResponseSpec | typeof FORWARD;
     try {
       if (checked?.kind === 'malformed') spec = this.base(q, RCODE.FORMERR);
-      else
-        spec =
-          q.opcode === OPCODE.NOTIFY
-            ? this.notify(q, peerText(peer), signed?.key)
-            : this.answer(q, transport);
+      else if (q.opcode === OPCODE.NOTIFY) spec = this.notify(q, peerText(peer), signed?.key);
+      else if (q.opcode === OPCODE.UPDATE) spec = this.update(q);
+      else spec = this.answer(q, transport);
     } catch (e) {
       this.log.error({ err: e }, 'query failed');
       spec = this.base(q, RCODE.SERVFAIL);
@@ -201,6 +209,15 @@ export class QueryHandler {
       spec.edns.options = [...(spec.edns.options ?? []), { code: OPTION.COOKIE, data }];
     }
     if (signed) spec.signed = true;
+    // RFC 5001 §2.2: NSID only to a client that asked (an empty NSID option). Such a query has an
+    // option, so it never comes from or goes into the answer cache (answer/answer-cache.ts).
+    if (this.nsid && spec.edns && q.edns?.options.some((o) => o.code === OPTION.NSID))
+      spec.edns.options = [{ code: OPTION.NSID, data: this.nsid }, ...(spec.edns.options ?? [])];
+    // RFC 7871 §7.2.1: ECS is not used for our answers; like BIND, the option comes back with
+    // SCOPE PREFIX-LENGTH 0 (the query's scope, already checked to be 0), valid for every client.
+    const ecs = q.edns?.options.find((o) => o.code === OPTION.ECS);
+    if (ecs && spec.edns) spec.edns.options = [...(spec.edns.options ?? []), ecs];
+    if (spec.edns?.options && spec.edns.options.length > 1) spec.edns.options.sort(byBindOrder);
     const reply = encodeResponse(spec, limit - (signed?.reserve ?? 0));
     this.counters.answered(via, spec.rcode, q.qtype);
     if (cacheable && spec.rcode !== RCODE.SERVFAIL)
@@ -208,11 +225,25 @@ export class QueryHandler {
     return reply;
   }
 
+  /** RFC 7873 §5.4: the reply to a cookie-only query (parsed as NOERROR) carries our cookie. */
+  private cookieOnly(
+    parsed: { rcode: number; edns?: { options: EdnsOption[] } },
+    peer: Peer,
+  ): EdnsOption[] | undefined {
+    const cookie =
+      parsed.rcode === RCODE.NOERROR ? parsed.edns?.options.find((o) => o.code === OPTION.COOKIE) : undefined;
+    if (!cookie) return undefined;
+    const checked = this.cookies.check(cookie.data, peerText(peer));
+    return checked.kind === 'malformed'
+      ? undefined
+      : [{ code: OPTION.COOKIE, data: this.cookies.reply(checked, cookie.data, peerText(peer)) }];
+  }
+
   /** One shape for every reply spec (sections filled in by the caller), so V8 keeps it monomorphic. */
   private base(q: Query, rcode: number, options?: EdnsOption[]): ResponseSpec {
     return {
       id: q.id,
-      queryFlags: q.flags,
+      queryFlags: replyFlags(q.opcode, q.flags),
       opcode: q.opcode,
       rcode,
       aa: false,
@@ -227,18 +258,22 @@ export class QueryHandler {
   }
 
   private answer(q: Query, transport: Transport): ResponseSpec | typeof FORWARD {
-    // RFC 6891 §6.1.3: we speak EDNS version 0 only.
-    if (q.edns && q.edns.version > 0) return this.base(q, RCODE.BADVERS);
+    // Only IN (our zones) and CH (identity) have data here; BIND, with no view for HS or the
+    // rest, refuses them before it looks at the type.
+    if (q.qclass !== CLASS.IN && q.qclass !== CLASS.CH) return this.base(q, RCODE.REFUSED);
     // OPT is a pseudo-RR, never a question (RFC 6891 §6.1.1).
     if (q.qtype === TYPE.OPT) return this.base(q, RCODE.FORMERR);
+    // Meta QTYPEs (RFC 6895 §3.1), before any zone is looked at, as BIND: transfers go to xfrout
+    // (serve/xfrout.ts answers them before the handler; one reaching here is refused), MAILA and
+    // MAILB (RFC 1035 §3.2.3, obsolete) are not implemented, TSIG, TKEY and the rest are no question.
+    if (q.qtype >= 128 && q.qtype < TYPE.ANY) {
+      if (q.qtype === TYPE.AXFR || q.qtype === TYPE.IXFR)
+        return this.opts.forward ? FORWARD : this.base(q, RCODE.REFUSED);
+      return this.base(q, q.qtype === TYPE.MAILA || q.qtype === TYPE.MAILB ? RCODE.NOTIMP : RCODE.FORMERR);
+    }
     if (q.qclass === CLASS.CH) return this.chaos(q);
-    // Our zones are all class IN.
-    if (q.qclass !== CLASS.IN) return this.base(q, RCODE.REFUSED);
     const entry = this.zones.match(q.qname);
     if (!entry?.answers) return this.base(q, RCODE.REFUSED);
-    // Zone transfers are served by serve/xfrout.ts before the handler; one reaching here is refused.
-    if (q.qtype === TYPE.AXFR || q.qtype === TYPE.IXFR)
-      return this.opts.forward ? FORWARD : this.base(q, RCODE.REFUSED);
     if (this.opts.forward && entry.state === 'ok' && !this.zones.answerable(entry)) return FORWARD;
     this.answeredFrom = entry;
     if (entry.state !== 'ok') {
@@ -342,8 +377,23 @@ export class QueryHandler {
     return [{ code: OPTION.EXPIRE, data: u32(Math.max(0, entry.expiresAt - this.now())) }];
   }
 
+  /**
+   * RFC 2136 §3.1: an UPDATE names its zone in the zone section (one SOA "question"). A secondary
+   * does not apply updates, and like BIND without allow-update-forwarding it refuses them for its
+   * zones; for any other zone it is not authoritative.
+   */
+  private update(q: Query): ResponseSpec {
+    if (q.qtype !== TYPE.SOA) return this.base(q, RCODE.FORMERR);
+    if (q.qclass === CLASS.HS) return this.base(q, RCODE.REFUSED);
+    const entry = q.qclass === CLASS.IN ? this.zones.match(q.qname) : undefined;
+    const ours = entry !== undefined && equalNames(entry.view.apex, q.qname);
+    return this.base(q, ours ? RCODE.REFUSED : RCODE.NOTAUTH);
+  }
+
   /** RFC 1996 §3.7: acknowledge a NOTIFY for a zone we serve from an allowed source, then check. */
   private notify(q: Query, peer: string, key?: string): ResponseSpec {
+    // RFC 1996 §3.7: the question names the zone's SOA; BIND answers FORMERR for anything else.
+    if (q.qtype !== TYPE.SOA) return this.base(q, RCODE.FORMERR);
     const entry = this.zones.match(q.qname);
     if (!entry || !equalNames(entry.view.apex, q.qname)) {
       this.log.info({ zone: nameToText(q.qname, false), peer }, 'NOTIFY for a zone we do not serve');
@@ -366,6 +416,25 @@ export class QueryHandler {
 const CHAIN_TOO_LONG: EdnsOption[] = [
   { code: OPTION.EDE, data: Buffer.concat([Buffer.from([0, 0]), Buffer.from('max. restarts reached')]) },
 ];
+
+/** BIND's order of options in a reply's OPT (ns_client_addopt): NSID, COOKIE, EXPIRE, ECS, EDE. */
+const OPTION_RANK = new Map<number, number>([
+  [OPTION.NSID, 0],
+  [OPTION.COOKIE, 1],
+  [OPTION.EXPIRE, 2],
+  [OPTION.ECS, 3],
+  [OPTION.EDE, 4],
+]);
+const byBindOrder = (a: EdnsOption, b: EdnsOption) =>
+  (OPTION_RANK.get(a.code) ?? 9) - (OPTION_RANK.get(b.code) ?? 9);
+
+/**
+ * The query flags a reply copies: RD and CD for QUERY (RFC 1035 §4.1.1, RFC 4035 §3.1.6); for any
+ * other opcode none, as BIND's dns_message_reply() clears them (genreport's `opcodeflg` probe).
+ */
+function replyFlags(opcode: number, flags: number): number {
+  return opcode === OPCODE.QUERY ? flags : 0;
+}
 
 function splitQuestion(wire: Buffer): { name: Buffer; type: number; class: number } {
   const n = wire.length - 4;

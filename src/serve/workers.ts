@@ -29,7 +29,7 @@ export interface WorkerSetup {
   udpSize: number;
   udpReceiveBuffer: number;
   cacheBytes: number;
-  identity?: { version?: string; hostname?: string };
+  identity?: { version?: string; hostname?: string; nsid?: string };
   keys: Map<string, TsigKey>;
   /** Shared by all threads, so a server cookie made by one verifies at another (RFC 7873). */
   cookieSecret: Buffer;

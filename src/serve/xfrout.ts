@@ -138,6 +138,9 @@ export class XfrOut {
     if (q.opcode !== OPCODE.QUERY || (q.qtype !== TYPE.AXFR && q.qtype !== TYPE.IXFR)) return undefined;
     const kind = q.qtype === TYPE.AXFR ? 'AXFR' : 'IXFR';
     const zoneText = nameToText(q.qname, false);
+    // No data in classes other than IN and CH: refused before any zone is looked at, as BIND.
+    if (q.qclass !== CLASS.IN && q.qclass !== CLASS.CH)
+      return { reply: this.reply(q, RCODE.REFUSED, signed) };
     const entry = this.zones.match(q.qname);
     if (!entry || !equalNames(entry.view.apex, q.qname) || q.qclass !== CLASS.IN) {
       this.log.info(

@@ -1,13 +1,15 @@
 /**
  * Fuzz run: hostile UDP packets and malformed TCP streams against a real ns2 (a child process
- * serving example.test from a scripted primary, loopback only), for a bounded number of packets
+ * serving example.test from a BIND primary, loopback only), for a bounded number of packets
  * and a bounded time. Between batches a valid query over UDP (and every few streams one over TCP)
  * must be answered correctly; ns2's RSS is sampled throughout.
  *
- *   npm run fuzz                                    1 000 000 packets, at most 300 s
+ *   npm run fuzz                                    1 000 000 packets, at most 900 s
  *   node --import tsx test/fuzz/run.ts --packets 200000 --seconds 60 --seed 7
  *
- * Exits 1 when ns2 died, stopped answering, logged an unhandled error, or grew > 50 MB of RSS.
+ * Exits 1 when ns2 died, stopped answering, logged an unhandled error, grew > 50 MB of RSS, sent
+ * fewer packets than asked in the time, or answered a sample of the packets (--sample, default
+ * 20 000) unlike a default BIND 9.18 secondary of the same zone (fuzz/malformed.ts classes).
  * test/integration/fuzz.test.ts runs a 200 000-packet slice of it inside `npm test`.
  */
 import dgram from 'node:dgram';
@@ -15,10 +17,11 @@ import fs from 'node:fs';
 import net from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { parseMessage } from '../../src/dns/message.js';
+import { startBindSecondaryFrom } from '../harness/bind-secondary.js';
 import { buildQuery, query } from '../harness/client.js';
-import { startFakePrimary } from '../harness/fake-primary.js';
+import { startNamed } from '../harness/named.js';
 import { levelAtLeast, startNs2, waitFor } from '../harness/ns2.js';
-import { exampleZone } from '../harness/records.js';
+import { compareClasses, verdict } from './malformed.js';
 import { packet, type Rng, rng, STRATEGIES, tcpStream } from './packets.js';
 
 export interface FuzzOptions {
@@ -29,6 +32,9 @@ export interface FuzzOptions {
   /** Malformed TCP streams to open (or as many as fit in the time). */
   tcpStreams: number;
   seed: number;
+  /** Hostile packets also sent to a default BIND 9.18 secondary of the same zone, whose reply
+   * classes ns2's must match (≥ 99 %, never records where BIND gives none); 0: none. */
+  sample?: number;
   /** Progress lines. */
   log?: (line: string) => void;
 }
@@ -57,11 +63,19 @@ export interface FuzzReport {
   alive: boolean;
   /** Log lines at error level or above (unhandled errors while answering). */
   errors: string[];
+  /** The sample judged against BIND: packets, agreeing classes, and the disagreements by pair. */
+  sample: {
+    count: number;
+    agreed: number;
+    byPair: Record<string, number>;
+    bindClasses: Record<string, number>;
+  };
   /** Why the run counts as failed; empty when it passed. */
   failures: string[];
 }
 
 const ZONE = 'example.test';
+const FIXTURE = fileURLToPath(new URL('../fixtures/example.test.zone', import.meta.url));
 /** In flight at most PIPELINES × (BATCH + 1) datagrams: well inside ns2's socket buffer. */
 const BATCH = 40;
 const PIPELINES = 3;
@@ -87,17 +101,26 @@ function alive(pid: number): boolean {
   }
 }
 
-/** The probe: www.example.test A must come back with its two addresses. */
+const APEX_A = Buffer.from([192, 0, 2, 1]);
+/** The probe: www.example.test A (a CNAME to the apex) must come back with the CNAME and the apex address. */
 const probeOk = (reply: Buffer): boolean => {
   const m = parseMessage(reply);
-  return (m.header.flags & 0xf) === 0 && m.answer.filter((r) => r.type === 1).length === 2;
+  return (
+    (m.header.flags & 0xf) === 0 &&
+    m.answer.some((r) => r.type === 5) &&
+    m.answer.some((r) => r.type === 1 && r.rdata.equals(APEX_A))
+  );
 };
 
 export async function runFuzz(opts: FuzzOptions): Promise<FuzzReport> {
   const log = opts.log ?? (() => undefined);
-  const fake = await startFakePrimary(ZONE, new Map([[1, exampleZone(1)]]), 1);
+  // A real primary (BIND) serving the fixture zone, so a BIND secondary can serve the same data.
+  const primary = await startNamed({ zones: [{ name: ZONE, text: fs.readFileSync(FIXTURE, 'utf8') }] });
   const ns2 = await startNs2({
-    zones: [{ name: ZONE, primaries: [{ address: '127.0.0.1', port: fake.port }] }],
+    // allowTransfer as BIND 9.18's default (any): transfer requests are judged by what follows the ACL.
+    zones: [
+      { name: ZONE, primaries: [{ address: '127.0.0.1', port: primary.port }], allowTransfer: ['127.0.0.1'] },
+    ],
     // Each answering thread caches up to answerCacheBytes by design; kept small so a leak beyond it shows.
     extra: { logLevel: 'warn', tcpIdleSeconds: 2, maxTcpConnections: 200, answerCacheBytes: 4 * 1024 * 1024 },
   });
@@ -121,6 +144,7 @@ export async function runFuzz(opts: FuzzOptions): Promise<FuzzReport> {
     rssGrowthMb: 0,
     alive: false,
     errors: [],
+    sample: { count: 0, agreed: 0, byPair: {}, bindClasses: {} },
     failures: [],
   };
   let sampler: NodeJS.Timeout | undefined;
@@ -157,6 +181,14 @@ export async function runFuzz(opts: FuzzOptions): Promise<FuzzReport> {
       clearInterval(progress);
     }
     report.seconds = (Date.now() - t0) / 1000;
+    // Honest about its size: a run that stopped at its time limit short of its packets failed.
+    if (report.udpSent < opts.packets)
+      report.failures.push(`sent ${report.udpSent} of ${opts.packets} UDP packets in ${opts.seconds} s`);
+    if (report.tcpStreams < opts.tcpStreams)
+      report.failures.push(
+        `opened ${report.tcpStreams} of ${opts.tcpStreams} TCP streams in ${opts.seconds} s`,
+      );
+    if (opts.sample) await judgeAgainstBind(primary.port, ns2.port, opts, report);
 
     // Still alive and answering both ways at the end?
     report.alive = alive(ns2.pid);
@@ -184,7 +216,35 @@ export async function runFuzz(opts: FuzzOptions): Promise<FuzzReport> {
   } finally {
     if (sampler) clearInterval(sampler);
     await ns2.stop();
-    await fake.stop();
+    await primary.stop();
+  }
+}
+
+/**
+ * Replies to malformed queries as BIND answers the same packets: a seeded sample of the same
+ * hostile traffic goes to a default BIND 9.18 secondary of the fuzzed zone and to ns2, and the
+ * classes of the replies (fuzz/malformed.ts) must agree.
+ */
+async function judgeAgainstBind(primaryPort: number, port: number, opts: FuzzOptions, report: FuzzReport) {
+  const bind = await startBindSecondaryFrom(ZONE, primaryPort);
+  try {
+    const r = rng(opts.seed ^ 0xb1d);
+    const kinds: string[] = [];
+    const packets = Array.from({ length: opts.sample ?? 0 }, () => {
+      const k = r.pick(STRATEGIES);
+      kinds.push(k);
+      return packet(r, ZONE, k);
+    });
+    const rep = await compareClasses(bind.port, port, packets, kinds);
+    report.sample = {
+      count: rep.count,
+      agreed: rep.agreed,
+      byPair: rep.byPair,
+      bindClasses: rep.bindClasses,
+    };
+    for (const f of verdict({ seed: opts.seed, ...rep })) report.failures.push(`against BIND: ${f}`);
+  } finally {
+    await bind.stop();
   }
 }
 
@@ -342,6 +402,7 @@ if (process.argv[1] && fileURLToPath(import.meta.url) === fs.realpathSync(proces
     packets: arg('packets', 1_000_000),
     seconds: arg('seconds', 300),
     tcpStreams: arg('streams', 20_000),
+    sample: arg('sample', 20_000),
     seed: arg('seed', Date.now() % 1_000_000),
     log: (l) => console.log(l),
   });

@@ -349,6 +349,8 @@ export interface NamedServerOptions {
   cpus?: string;
   /** named -n (worker threads), default 1. */
   threads?: number;
+  /** Extra statements inside `options { }` (startBindSecondary), e.g. `server-id "x";`. */
+  extraOptions?: string;
 }
 
 function namedServer(
@@ -452,6 +454,7 @@ controls { inet ${HOST} port ${rndcPort} allow { ${HOST}; } keys { "rndc-key"; }
 options {
 ${serverOptions(dir, port)}
   notify no;
+${o.extraOptions ?? ''}
 };
 zone "${zone}" {
   type secondary;

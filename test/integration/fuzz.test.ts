@@ -10,18 +10,20 @@ import { runFuzz } from '../fuzz/run.js';
 
 describe('fuzz: hostile UDP packets and malformed TCP streams', () => {
   it('200 000 packets + 2 000 streams: alive, answering, RSS growth < 50 MB', {
-    timeout: 120_000,
+    timeout: 180_000,
   }, async (t) => {
     const seed = Number(process.env.NS2_FUZZ_SEED ?? 20_240_617);
-    const report = await runFuzz({ packets: 200_000, seconds: 45, tcpStreams: 2000, seed });
+    const report = await runFuzz({ packets: 200_000, seconds: 90, tcpStreams: 2000, seed, sample: 2000 });
     t.diagnostic(
       `seed ${seed}: ${report.udpSent} UDP packets (${report.udpRepliesSeen} replies), ${report.tcpStreams} TCP streams ` +
         `(${report.tcpMessages} writes) in ${report.seconds.toFixed(1)} s; probes ${report.udpProbesAnswered}/${report.udpProbes} UDP, ` +
         `${report.tcpProbesAnswered}/${report.tcpProbes} TCP; RSS cold ${report.rssColdMb.toFixed(1)} MB, ` +
-        `baseline ${report.rssStartMb.toFixed(1)} MB, peak ${report.rssPeakMb.toFixed(1)} MB, end ${report.rssEndMb.toFixed(1)} MB`,
+        `baseline ${report.rssStartMb.toFixed(1)} MB, peak ${report.rssPeakMb.toFixed(1)} MB, end ${report.rssEndMb.toFixed(1)} MB; ` +
+        `against BIND ${report.sample.agreed}/${report.sample.count} reply classes agree ${JSON.stringify(report.sample.byPair)}`,
     );
     assert.deepEqual(report.failures, [], JSON.stringify(report.errors.slice(0, 5)));
     assert.ok(report.udpSent >= 200_000, `${report.udpSent} UDP packets sent in the time`);
+    assert.equal(report.sample.count, 2000);
     assert.ok(report.alive);
     assert.ok(report.rssGrowthMb < 50, `RSS grew ${report.rssGrowthMb.toFixed(1)} MB`);
     assert.ok(report.tcpProbes > 0 && report.tcpProbesAnswered === report.tcpProbes);
