@@ -17,6 +17,10 @@ command -v dnsperf >/dev/null 2>&1 || missing="$missing dnsperf"
 command -v cc >/dev/null 2>&1 || missing="$missing gcc"
 # systemd-analyze checks contrib/ns2.service (test/integration/systemd.test.ts).
 command -v systemd-analyze >/dev/null 2>&1 || missing="$missing systemd"
+command -v kdig >/dev/null 2>&1 || missing="$missing knot-dnsutils"
+command -v openssl >/dev/null 2>&1 || missing="$missing openssl"
+# promtool checks the deployment example's Prometheus config and alert rules.
+command -v promtool >/dev/null 2>&1 || missing="$missing prometheus"
 if [ -n "$missing" ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     echo "setup: installing Debian packages:$missing"
