@@ -11,18 +11,9 @@
  * ≈ 2.2 RRs per host; generation stops at exactly `records` RRs (SOA, NS and glue included).
  */
 import fs from 'node:fs';
+import { prng } from '../../test/harness/prng.js';
 
-/** mulberry32: small, fast, deterministic. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { prng };
 
 export interface ZoneInfo {
   name: string;

@@ -10,17 +10,11 @@
  * frames, pipelined fuzz messages, byte-at-a-time writes and random byte streams.
  */
 import { textToName } from '../../src/dns/name.js';
+import { prng } from '../harness/prng.js';
 
-/** mulberry32: small, fast, seedable. */
+/** A seeded source of random choices (mulberry32, harness/prng.ts). */
 export function rng(seed: number) {
-  let s = seed >>> 0;
-  const next = () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const next = prng(seed);
   const int = (n: number) => Math.floor(next() * n);
   return {
     next,

@@ -7,6 +7,7 @@
  * the replies are compared whole (test/harness/oracle.ts: flags, question, every section, OPT,
  * size), decoded by dns-packet.
  */
+
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -15,6 +16,7 @@ import { buildQuery, exchange, type QueryOpts } from './client.js';
 import { type Named, startNamed } from './named.js';
 import { type Ns2, startNs2, waitFor } from './ns2.js';
 import { differences, type Shape, shapeOf } from './oracle.js';
+import { prng } from './prng.js';
 import { type BindSecondary, startBindSecondary } from './reference-secondary.js';
 import { signZone } from './sign.js';
 
@@ -189,17 +191,7 @@ export async function setup(o: SetupOptions = {}): Promise<Setup> {
   };
 }
 
-/** A seeded PRNG (mulberry32): the same questions on every run. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { prng };
 
 /**
  * Query names: every owner, names that do not exist beside and below each owner (random labels,

@@ -9,6 +9,7 @@ import { buildImage, buildPatch, ownerCount, ZoneImage } from '../../src/answer/
 import { canonicalKey } from '../../src/dns/dnssec.js';
 import { nameKey, textToName } from '../../src/dns/name.js';
 import { type Diff, type ZoneReader, type ZoneRR, ZoneStore } from '../../src/store/zone-store.js';
+import { prng } from '../harness/prng.js';
 import { soa } from '../harness/records.js';
 
 const ZONE = 'img.test';
@@ -16,17 +17,6 @@ const A = 1;
 const NSEC = 47;
 const NSEC3 = 50;
 const RRSIG = 46;
-
-/** mulberry32, for a reproducible zone. */
-function prng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = Math.imul(s ^ (s >>> 15), s | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const rand = prng(7);
 const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rand() * xs.length)];
