@@ -196,20 +196,23 @@ export class Refresher {
           if (got.kind === 'ixfr') await this.guard(zone, apex, got.diffs);
           log.debug({ serial: got.serial, kind: got.kind }, 'committing transfer');
           const now = this.now();
+          const records =
+            got.kind === 'ixfr'
+              ? got.diffs.reduce((n, d) => n + d.added.length + d.deleted.length, 0)
+              : got.rrs.length;
+          const fields = transferred(got.kind, got.serial, records, got);
+          const audit = { row: { ...row, ...fields }, startedMs: started };
           const applied =
             got.kind === 'ixfr'
-              ? await this.writer.applyDiffs(zone.name, got.diffs, { primary: peer, now })
+              ? await this.writer.applyDiffs(zone.name, got.diffs, { primary: peer, now, audit })
               : await replaceZone(this.writer, zone.name, got.rrs, {
                   serial: got.serial,
                   primary: peer,
                   now,
                   guards: guardsOf(zone),
+                  audit,
                 });
-          const records =
-            got.kind === 'ixfr'
-              ? got.diffs.reduce((n, d) => n + d.added.length + d.deleted.length, 0)
-              : got.rrs.length;
-          return this.done(zone, log, row, finish, {
+          return this.done(zone, log, row, fields, {
             kind: got.kind,
             serial: got.serial,
             records,
@@ -235,6 +238,7 @@ export class Refresher {
       const staging = await this.writer.beginIncoming();
       let got: Awaited<ReturnType<typeof axfr>>;
       let applied: Awaited<ReturnType<StoreWriter['commitIncoming']>>;
+      let fields: Partial<TransferRow>;
       try {
         // The debug lines bracket the window in which a crash leaves the old version (crash.test.ts).
         let staged = false;
@@ -245,16 +249,18 @@ export class Refresher {
         });
         this.logDropped(log, got.dropped);
         log.debug({ serial: got.serial, kind: 'axfr' }, 'committing transfer');
+        fields = transferred('axfr', got.serial, got.records, got);
         applied = await this.writer.commitIncoming(staging, zone.name, {
           serial: got.serial,
           primary: peer,
           now: this.now(),
           guards: guardsOf(zone),
+          audit: { row: { ...row, ...fields }, startedMs: started },
         });
       } finally {
         await this.writer.dropIncoming(staging);
       }
-      return this.done(zone, log, row, finish, {
+      return this.done(zone, log, row, fields, {
         kind: 'axfr',
         serial: got.serial,
         records: got.records,
@@ -278,7 +284,7 @@ export class Refresher {
     zone: ZoneConfig,
     log: Logger,
     row: TransferRow,
-    finish: (r: Partial<TransferRow>) => Promise<void>,
+    fields: Partial<TransferRow>,
     t: {
       kind: 'ixfr' | 'axfr';
       serial: number;
@@ -291,14 +297,9 @@ export class Refresher {
     },
   ): Promise<CheckOutcome> {
     this.table.changed(zone.name); // the new version is committed: cached answers are stale
-    await finish({
-      result: 'transferred',
-      kind_performed: t.kind,
-      serial_after: t.serial,
-      records: t.records,
-      messages: t.stats.messages,
-      bytes: t.stats.bytes,
-    });
+    // The audit row went in with the commit; the hook (metrics) sees the same row.
+    Object.assign(row, fields, { duration_ms: Date.now() - t.started });
+    this.opts.onAttempt?.(zone, row);
     await this.writer.pruneHistory(zone.name, zone.historyLimit);
     log.info(
       {
@@ -342,6 +343,23 @@ export class Refresher {
       log.warn({ owner: d.owner, type: d.type }, 'dropped out-of-zone record');
     if (dropped.length > 20) log.warn({ count: dropped.length }, 'more out-of-zone records dropped');
   }
+}
+
+/** The audit fields of a transfer that commits (ZoneStore.TransferAudit). */
+function transferred(
+  kind: 'ixfr' | 'axfr',
+  serial: number,
+  records: number,
+  stats: { messages: number; bytes: number },
+): Partial<TransferRow> {
+  return {
+    result: 'transferred',
+    kind_performed: kind,
+    serial_after: serial,
+    records,
+    messages: stats.messages,
+    bytes: stats.bytes,
+  };
 }
 
 /** The commit guards of a full transfer, from the zone's config. */

@@ -15,11 +15,19 @@ import {
   type CommitGuards,
   InconsistentDiff,
   type StoreDurability,
+  type TransferAudit,
   type ZoneStore,
 } from './zone-store.js';
 
 export type ZoneFields = Partial<Omit<ZoneRow, 'name'>>;
-export type ApplyMeta = { serial: number; primary: string; now: number; guards?: CommitGuards };
+export type ApplyMeta = {
+  serial: number;
+  primary: string;
+  now: number;
+  guards?: CommitGuards;
+  /** The transfer's audit row, written in the same commit (ZoneStore.TransferAudit). */
+  audit?: TransferAudit;
+};
 
 export interface StoreWriter {
   updateZone(zone: string, fields: ZoneFields): Promise<void>;

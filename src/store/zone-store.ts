@@ -127,6 +127,16 @@ export interface TransferRow {
   error?: string | null;
 }
 
+/**
+ * A transfer's audit row written inside the commit that applies it, so whoever sees the new
+ * version (a query, `ns2 history`) also finds the row in `transfers`. Its duration ends at the commit.
+ */
+export interface TransferAudit {
+  row: TransferRow;
+  /** Date.now() when the check began. */
+  startedMs: number;
+}
+
 /** Audit rows kept per zone. */
 const TRANSFERS_KEPT = 1000;
 
@@ -384,7 +394,7 @@ export class ZoneStore {
   applyDiffs(
     zone: string,
     diffs: Diff[],
-    meta: { primary: string; now: number },
+    meta: { primary: string; now: number; audit?: TransferAudit },
   ): ApplyResult & { serial: number } {
     this.endRead();
     if (this.retired.has(zone)) throw new Error(`zone ${zone} is no longer configured`);
@@ -463,6 +473,7 @@ export class ZoneStore {
         last_transfer: meta.now,
         records: count,
       });
+      if (meta.audit) this.insertTransfer(meta.audit);
       return { changeId, added, removed, records: count, serial };
     });
     return run();
@@ -482,6 +493,11 @@ export class ZoneStore {
   recordTransfer(t: TransferRow): void {
     this.endRead();
     if (this.retired.has(t.zone)) return; // a check that ended after its zone was removed
+    this.insertTransfer({ row: t });
+  }
+
+  private insertTransfer({ row: t, startedMs }: { row: TransferRow; startedMs?: number }): void {
+    if (startedMs !== undefined) t = { ...t, duration_ms: Date.now() - startedMs };
     const row = Object.fromEntries(Object.entries(t).filter(([, v]) => v !== undefined));
     const cols = Object.keys(row);
     this.db
@@ -617,7 +633,7 @@ export class ZoneStore {
   commitIncoming(
     id: number,
     zone: string,
-    meta: { serial: number; primary: string; now: number; guards?: CommitGuards },
+    meta: { serial: number; primary: string; now: number; guards?: CommitGuards; audit?: TransferAudit },
   ): ApplyResult {
     this.endRead();
     if (this.retired.has(zone)) throw new Error(`zone ${zone} is no longer configured`);
@@ -741,6 +757,7 @@ export class ZoneStore {
         last_transfer: meta.now,
         records: count,
       });
+      if (meta.audit) this.insertTransfer(meta.audit);
       return { changeId, added, removed, records: count };
     });
     return run();

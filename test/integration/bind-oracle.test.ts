@@ -117,6 +117,26 @@ function digView(out: string): string {
   return [...out2, ...section.sort()].join('\n');
 }
 
+/**
+ * The lines of two digView()s that differ, named first: a failure report that fits in the first
+ * lines of a CI log, where a whole deepEqual of both texts is cut off before ns2's side.
+ */
+function viewDiff(args: string[], named: string, ns2: string): string {
+  const a = named.split('\n');
+  const b = ns2.split('\n');
+  const only = (x: string[], y: string[], tag: string) =>
+    x.filter((l) => !y.includes(l)).map((l) => `  ${tag} ${l}`);
+  return [args.join(' '), ...only(a, b, 'named:'), ...only(b, a, 'ns2:  ')].join('\n');
+}
+
+/** Fails with the first few differing replies, each as viewDiff lines. */
+function assertNoDiffs(diffs: string[], asked: number): void {
+  assert.ok(
+    diffs.length === 0,
+    `${diffs.length} of ${asked} replies differ:\n${diffs.slice(0, 6).join('\n')}`,
+  );
+}
+
 /** An IXFR as dig prints it: the sequence of (deleted, added) sets between the SOAs. */
 function ixfrDiffs(digOut: string): { from: string; to: string; deleted: string[]; added: string[] }[] {
   const rrs = rrLines(digOut);
@@ -440,13 +460,14 @@ describe('judged by BIND, Knot and dig', () => {
       const diffs: string[] = [];
       for (const [i, args] of questions.entries()) {
         const [t, o] = [digView(theirs[i]), digView(ours[i])];
-        if (o !== t) diffs.push(`${args.join(' ')}\n--- named\n${t}\n--- ns2\n${o}`);
+        if (o !== t) diffs.push(viewDiff(args, t, o));
       }
-      assert.deepEqual(diffs, []);
+      assertNoDiffs(diffs, questions.length);
     });
 
     it('names outside our zones: REFUSED, exactly as named says it', async () => {
       const diffs: string[] = [];
+      let asked = 0;
       for (const [name, type] of [
         ['www.example.org', 'A'],
         ['.', 'SOA'],
@@ -461,9 +482,10 @@ describe('judged by BIND, Knot and dig', () => {
           const theirs = digView(await digAt(primary.port, args));
           const ours = digView(await digAt(ns2.port, args));
           assert.match(theirs, /status: REFUSED/, `named: ${args.join(' ')}`);
-          if (ours !== theirs) diffs.push(`${args.join(' ')}\n--- named\n${theirs}\n--- ns2\n${ours}`);
+          asked++;
+          if (ours !== theirs) diffs.push(viewDiff(args, theirs, ours));
         }
-      assert.deepEqual(diffs, []);
+      assertNoDiffs(diffs, asked);
     });
 
     it('IXFR over UDP: the SOA alone, as named answers (dig +notcp)', async () => {
