@@ -80,8 +80,9 @@ describe('refresh from a BIND primary: NOTIFY and IXFR', () => {
     await named?.stop();
   });
 
-  it('nsupdate → NOTIFY → IXFR: the new data answers within 2 s, equal to named', async () => {
-    const t0 = Date.now();
+  // The zone's refresh is 3600 s: an answer within the liveness bound came by NOTIFY. How fast is
+  // measured by `npm run bench:notify`, not here.
+  it('nsupdate → NOTIFY → IXFR: the new data answers long before the refresh interval, equal to named', async () => {
     await named.nsupdate(
       `zone ${ZONE}
 update add new.${ZONE}. 300 A 192.0.2.200
@@ -93,10 +94,8 @@ send`,
     await waitFor(
       'ns2 to answer the new record',
       async () => summarize(await query(ns2.port, `new.${ZONE}`, TYPE.A)).answer.length === 1,
-      2000,
+      15_000,
     );
-    const elapsed = Date.now() - t0;
-    assert.ok(elapsed < 2000, `took ${elapsed} ms`);
     for (const [name, type] of [
       [`new.${ZONE}`, TYPE.A],
       [`mail.${ZONE}`, TYPE.AAAA],
@@ -132,7 +131,7 @@ send`,
     const file = path.join(named.dir, 'reload.test.zone');
     fs.writeFileSync(file, reloadZone(2, '192.0.2.2'));
     await named.rndc(['reload', 'reload.test']);
-    await waitFor('ns2 to reach serial 2', async () => (await serialOf(ns2.port, 'reload.test')) === 2, 5000);
+    await waitFor('ns2 to reach serial 2', async () => (await serialOf(ns2.port, 'reload.test')) === 2);
     assert.deepEqual(
       summarize(await query(ns2.port, 'www.reload.test', TYPE.A)),
       summarize(await query(named.port, 'www.reload.test', TYPE.A)),
@@ -156,7 +155,7 @@ send`,
     const lastChange = sql<{ id: number }>(ns2, 'SELECT max(id) AS id FROM changes')[0].id;
     const lastTransfer = sql<{ id: number }>(ns2, 'SELECT max(id) AS id FROM transfers')[0].id;
     ns2 = await startNs2({ dir: ns2.dir, port: ns2.port, zones });
-    await waitFor('ns2 to catch up', async () => (await serialOf(ns2.port, ZONE)) === target, 5000);
+    await waitFor('ns2 to catch up', async () => (await serialOf(ns2.port, ZONE)) === target);
     // The audit row is written after the new version is served: wait for it, don't race it.
     await waitFor(
       'the transfer audit row',
@@ -167,7 +166,6 @@ send`,
           ZONE,
           lastTransfer,
         )[0].n > 0,
-      5000,
     );
     const changes = sql<{ kind: string }>(
       ns2,
@@ -246,7 +244,6 @@ describe('expiry: primary gone past SOA expire, then back', () => {
       () =>
         sql<{ state: string }>(ns2, "SELECT state FROM zones WHERE name = 'short.test'")[0].state ===
         'expired',
-      5000,
     );
     const failed = sql<{ n: number }>(
       ns2,
@@ -260,7 +257,6 @@ describe('expiry: primary gone past SOA expire, then back', () => {
       'ok state recorded',
       () =>
         sql<{ state: string }>(ns2, "SELECT state FROM zones WHERE name = 'short.test'")[0].state === 'ok',
-      5000,
     );
   });
 });
