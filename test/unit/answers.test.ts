@@ -14,6 +14,7 @@ import { ZoneSet, type ZoneSetDeps } from '../../src/reload/zone-set.js';
 import { QueryHandler } from '../../src/serve/handler.js';
 import { ZoneTable } from '../../src/serve/zone-table.js';
 import { type ZoneRR, ZoneStore } from '../../src/store/zone-store.js';
+import { dataRRs, optRR } from '../harness/packet.js';
 import { a, aaaa, mx, n, rr, soa, txt } from '../harness/records.js';
 
 const ZONE = 'signed.test';
@@ -87,18 +88,7 @@ function ask(h: QueryHandler, name: string, type: string, o: Ask = {}) {
     id: 1,
     flags: (o.rd ? packet.RECURSION_DESIRED : 0) | (o.ad ? packet.AUTHENTIC_DATA : 0),
     questions: [{ name, type } as packet.Question],
-    additionals:
-      o.edns === undefined
-        ? []
-        : [
-            {
-              type: 'OPT',
-              name: '.',
-              udpPayloadSize: o.edns,
-              flags: o.dnssec ? 0x8000 : 0,
-              options: [],
-            } as never,
-          ],
+    additionals: o.edns === undefined ? [] : [optRR(o.edns, { flags: o.dnssec ? packet.DNSSEC_OK : 0 })],
   });
   const reply = h.handle(q, o.tcp ? 'tcp' : 'udp') as Buffer;
   const m = packet.decode(reply);
@@ -106,8 +96,8 @@ function ask(h: QueryHandler, name: string, type: string, o: Ask = {}) {
     size: reply.length,
     tc: (m.flags! & 0x0200) !== 0,
     ad: (m.flags! & 0x0020) !== 0,
-    an: m.answers ?? [],
-    ns: m.authorities ?? [],
+    an: dataRRs(m.answers),
+    ns: dataRRs(m.authorities),
     ar: m.additionals ?? [],
     counts: [m.answers?.length ?? 0, m.authorities?.length ?? 0, m.additionals?.length ?? 0],
   };

@@ -3,12 +3,14 @@ import { after, before, describe, it } from 'node:test';
 import packet from 'dns-packet';
 import pino from 'pino';
 import { textToName } from '../../src/dns/name.js';
-import { QueryHandler } from '../../src/serve/handler.js';
+import { QueryHandler, type Transport } from '../../src/serve/handler.js';
 import { ZoneTable } from '../../src/serve/zone-table.js';
 import { ZoneStore } from '../../src/store/zone-store.js';
+import { dataRRs, optOf, optRR } from '../harness/packet.js';
 import { exampleZone, rr, txt } from '../harness/records.js';
 
 let store: ZoneStore;
+let table: ZoneTable;
 let handler: QueryHandler;
 
 before(() => {
@@ -18,7 +20,7 @@ before(() => {
   );
   store.replaceZone('example.test', [...exampleZone(), ...big], { serial: 1, primary: 'test', now: 0 });
   store.ensureZone('pending.test');
-  const table = new ZoneTable();
+  table = new ZoneTable();
   table.add('example.test', textToName('example.test'), store, { state: 'ok' });
   table.add('pending.test', textToName('pending.test'), store, { state: 'never_loaded' });
   handler = new QueryHandler(table, { udpSize: 1232 }, pino({ level: 'silent' }));
@@ -26,17 +28,21 @@ before(() => {
 after(() => store.close());
 
 type Q = Parameters<typeof packet.encode>[0];
-function ask(q: Partial<Q> & { questions?: Q['questions'] }, transport: 'udp' | 'tcp' = 'udp') {
+
+/** The reply `h` sends for `msg`: a message, not a drop (undefined) nor a hand-off (FORWARD). */
+function reply(h: QueryHandler, msg: Buffer, transport: Transport = 'udp'): Buffer {
+  const r = h.handle(msg, transport);
+  assert.ok(Buffer.isBuffer(r), 'expected a reply');
+  return r;
+}
+function ask(q: Partial<Q> & { questions?: Q['questions'] }, transport: Transport = 'udp') {
   const msg = packet.encode({ type: 'query', id: 7, flags: 0, questions: [], ...q } as Q);
-  const reply = handler.handle(msg, transport);
-  assert.ok(reply, 'expected a reply');
-  return { raw: reply, msg: packet.decode(reply) };
+  const raw = reply(handler, msg, transport);
+  return { raw, msg: packet.decode(raw) };
 }
 const rcode = (raw: Buffer) => raw.readUInt16BE(2) & 0xf;
 const AA = 0x0400;
 const TC = 0x0200;
-const opt = (udpPayloadSize: number, extra: object = {}) =>
-  ({ type: 'OPT', name: '.', udpPayloadSize, flags: 0, options: [], ...extra }) as unknown as packet.Answer;
 
 describe('query handling', () => {
   it('answers with AA, RA clear, the question echoed in its case', () => {
@@ -48,7 +54,8 @@ describe('query handling', () => {
     assert.ok(raw.readUInt16BE(2) & AA);
     assert.equal(raw.readUInt16BE(2) & 0x0080, 0, 'RA must be clear');
     assert.equal(msg.questions![0].name, 'WWW.example.TEST');
-    assert.deepEqual(msg.answers!.map((a) => a.data).sort(), ['192.0.2.1', '192.0.2.2']);
+    const addresses = dataRRs(msg.answers).map((a) => a.data);
+    assert.deepEqual(addresses.sort(), ['192.0.2.1', '192.0.2.2']);
   });
 
   it('REFUSED for names outside our zones, without AA', () => {
@@ -67,20 +74,20 @@ describe('query handling', () => {
 
   it('answers CH identity only as configured (RFC 4892), class CH, AA', () => {
     const withId = new QueryHandler(
-      (handler as unknown as { zones: ZoneTable }).zones,
+      table,
       { udpSize: 1232, identity: { hostname: 'ns2-a.example' } },
       pino({ level: 'silent' }),
     );
     const q = (name: string) =>
       packet.encode({ type: 'query', id: 3, questions: [{ name, type: 'TXT', class: 'CH' }] });
-    const reply = withId.handle(q('id.server'), 'udp')!;
-    assert.equal(rcode(reply), 0);
-    assert.ok(reply.readUInt16BE(2) & AA);
-    const m = packet.decode(reply);
-    assert.equal(m.answers![0].class, 'CH');
-    assert.deepEqual((m.answers![0].data as Buffer[]).map(String), ['ns2-a.example']);
+    const id = reply(withId, q('id.server'));
+    assert.equal(rcode(id), 0);
+    assert.ok(id.readUInt16BE(2) & AA);
+    const [answer] = dataRRs(packet.decode(id).answers);
+    assert.equal(answer.class, 'CH');
+    assert.deepEqual((answer.data as Buffer[]).map(String), ['ns2-a.example']);
     // No version configured: still refused.
-    assert.equal(rcode(withId.handle(q('version.bind'), 'udp')!), 5);
+    assert.equal(rcode(reply(withId, q('version.bind'))), 5);
   });
 
   it('FORMERR for QDCOUNT 0 and 2', () => {
@@ -97,7 +104,7 @@ describe('query handling', () => {
   it('NOTIMP for an unknown opcode', () => {
     const msg = packet.encode({ type: 'query', id: 9, questions: [{ name: 'example.test', type: 'SOA' }] });
     msg.writeUInt16BE(3 << 11, 2);
-    assert.equal(rcode(handler.handle(msg, 'udp')!), 4);
+    assert.equal(rcode(reply(handler, msg)), 4);
   });
 
   it('drops responses and runts', () => {
@@ -113,12 +120,10 @@ describe('query handling', () => {
   it('echoes EDNS with our UDP size and the DO bit, and no OPT when the query had none', () => {
     const { msg } = ask({
       questions: [{ name: 'www.example.test', type: 'A' }],
-      additionals: [opt(4096, { flags: packet.DNSSEC_OK })],
+      additionals: [optRR(4096, { flags: packet.DNSSEC_OK })],
     });
-    const o = msg.additionals!.find((a) => a.type === 'OPT') as unknown as {
-      udpPayloadSize: number;
-      flags: number;
-    };
+    const o = optOf(msg.additionals);
+    assert.ok(o, 'an OPT in the reply');
     assert.equal(o.udpPayloadSize, 1232);
     assert.ok(o.flags & packet.DNSSEC_OK);
     const plain = ask({ questions: [{ name: 'www.example.test', type: 'A' }] });
@@ -128,9 +133,10 @@ describe('query handling', () => {
   it('BADVERS for EDNS version 1', () => {
     const { msg } = ask({
       questions: [{ name: 'www.example.test', type: 'A' }],
-      additionals: [opt(1232, { ednsVersion: 1 })],
+      additionals: [optRR(1232, { ednsVersion: 1 })],
     });
-    const o = msg.additionals!.find((a) => a.type === 'OPT') as unknown as { extendedRcode: number };
+    const o = optOf(msg.additionals);
+    assert.ok(o, 'an OPT in the reply');
     assert.equal(o.extendedRcode, 1);
   });
 
@@ -154,12 +160,12 @@ describe('query handling', () => {
 
   it('ignores bytes after the last record (as BIND does); FORMERR for a lying count', () => {
     const msg = packet.encode({ type: 'query', id: 9, questions: [{ name: 'example.test', type: 'SOA' }] });
-    const clean = handler.handle(msg, 'udp') as Buffer;
-    const garbage = handler.handle(Buffer.concat([msg, Buffer.from([1, 2, 3])]), 'udp') as Buffer;
+    const clean = reply(handler, msg);
+    const garbage = reply(handler, Buffer.concat([msg, Buffer.from([1, 2, 3])]));
     assert.equal(rcode(garbage), 0);
     assert.deepEqual(garbage, clean);
     const lying = Buffer.from(msg);
     lying.writeUInt16BE(65535, 10);
-    assert.equal(rcode(handler.handle(lying, 'udp')!), 1);
+    assert.equal(rcode(reply(handler, lying)), 1);
   });
 });

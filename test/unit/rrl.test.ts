@@ -22,6 +22,7 @@ import {
 import { truncateInPlace } from '../../src/answer/truncated-reply.js';
 import { textToName } from '../../src/dns/name.js';
 import { ipBytes } from '../../src/ip-text.js';
+import { optRR } from '../harness/packet.js';
 
 const T0 = 1_000_000;
 
@@ -321,13 +322,7 @@ test('truncated reply: TC, no records, the question, OPT without options, rcode 
       },
     ],
     additionals: [
-      {
-        name: '.',
-        type: 'OPT',
-        udpPayloadSize: 1232,
-        flags: dnsPacket.DNSSEC_OK,
-        options: [{ code: 10, data: Buffer.alloc(8) }],
-      } as dnsPacket.Answer,
+      optRR(1232, { flags: dnsPacket.DNSSEC_OK, options: [{ code: 10, data: Buffer.alloc(8) }] }),
     ],
   });
   const buf = Buffer.alloc(reply.length + 10);
@@ -341,11 +336,8 @@ test('truncated reply: TC, no records, the question, OPT without options, rcode 
   assert.equal(out.answers?.length, 0);
   assert.equal(out.authorities?.length, 0);
   assert.equal(out.additionals?.length, 1);
-  const opt = out.additionals?.[0] as unknown as {
-    udpPayloadSize: number;
-    flags: number;
-    options: unknown[];
-  };
+  const opt = out.additionals?.[0];
+  assert.ok(opt?.type === 'OPT', 'the one additional RR is the OPT');
   assert.equal(opt.udpPayloadSize, 1232);
   assert.equal(opt.flags & dnsPacket.DNSSEC_OK, dnsPacket.DNSSEC_OK);
   assert.deepEqual(opt.options, []);

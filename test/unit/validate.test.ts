@@ -8,6 +8,15 @@ import { IxfrReader } from '../../src/xfrin/ixfr.js';
 import { isMetaType, rdataProblem, rrProblem } from '../../src/xfrin/validate.js';
 import { a, mx, n, soa, txt } from '../harness/records.js';
 
+/** An RR as the test messages carry it: owner in wire form, class IN unless `cls` says otherwise. */
+interface TestRR {
+  owner: Buffer;
+  type: number;
+  ttl: number;
+  rdata: Buffer;
+  cls?: number;
+}
+
 const hex = (s: string) => Buffer.from(s.replace(/\s/g, ''), 'hex');
 const wire = (owner: string, type: number, rdata: Buffer, cls = 1) => ({
   owner: n(owner),
@@ -152,10 +161,7 @@ describe('intake validation inside a transfer: one bad RR rejects it whole', () 
   const ZONE = n('example.test');
   const ID = 7;
   const SOA = { owner: ZONE, type: TYPE.SOA, ttl: 60, rdata: soa('ns.example.test', 'h.example.test', 3) };
-  const message = (
-    rrs: { owner: Buffer; type: number; ttl: number; rdata: Buffer; cls?: number }[],
-    qtype = 252,
-  ) => {
+  const message = (rrs: TestRR[], qtype = 252) => {
     const w = new MessageWriter(65535);
     for (const v of [ID, FLAG_QR | FLAG_AA, 1, rrs.length, 0, 0]) w.u16(v);
     w.name(ZONE);
@@ -164,40 +170,39 @@ describe('intake validation inside a transfer: one bad RR rejects it whole', () 
     for (const r of rrs) w.rr(r.owner, r.type, r.cls ?? 1, r.ttl, r.rdata);
     return w.finish();
   };
-  const cases: [string, { owner: Buffer; type: number; ttl: number; rdata: Buffer; cls?: number }, RegExp][] =
+  const cases: [string, TestRR, RegExp][] = [
+    ['an OPT record', { owner: ZONE, type: 41, ttl: 0, rdata: Buffer.alloc(0) }, /meta type OPT/],
     [
-      ['an OPT record', { owner: ZONE, type: 41, ttl: 0, rdata: Buffer.alloc(0) }, /meta type OPT/],
-      [
-        'a TSIG-typed record mid-zone',
-        { owner: n('x.example.test'), type: 250, ttl: 0, rdata: hex('00') },
-        /meta type TSIG/,
-      ],
-      [
-        'an ANY record',
-        { owner: n('x.example.test'), type: 255, ttl: 0, rdata: Buffer.alloc(0) },
-        /meta type ANY/,
-      ],
-      [
-        'a CH-class record',
-        { owner: n('x.example.test'), type: 16, ttl: 0, rdata: txt('x'), cls: 3 },
-        /class 3/,
-      ],
-      [
-        'a TXT with a bad string length',
-        { owner: n('x.example.test'), type: 16, ttl: 0, rdata: hex('09 61') },
-        /TXT rdata/,
-      ],
-      [
-        'an A of 3 octets',
-        { owner: n('x.example.test'), type: 1, ttl: 0, rdata: hex('c00002') },
-        /A rdata must be 4 octets/,
-      ],
-      [
-        'a bad RR even outside the zone',
-        { owner: n('x.other.test'), type: 252, ttl: 0, rdata: Buffer.alloc(0) },
-        /meta type AXFR/,
-      ],
-    ];
+      'a TSIG-typed record mid-zone',
+      { owner: n('x.example.test'), type: 250, ttl: 0, rdata: hex('00') },
+      /meta type TSIG/,
+    ],
+    [
+      'an ANY record',
+      { owner: n('x.example.test'), type: 255, ttl: 0, rdata: Buffer.alloc(0) },
+      /meta type ANY/,
+    ],
+    [
+      'a CH-class record',
+      { owner: n('x.example.test'), type: 16, ttl: 0, rdata: txt('x'), cls: 3 },
+      /class 3/,
+    ],
+    [
+      'a TXT with a bad string length',
+      { owner: n('x.example.test'), type: 16, ttl: 0, rdata: hex('09 61') },
+      /TXT rdata/,
+    ],
+    [
+      'an A of 3 octets',
+      { owner: n('x.example.test'), type: 1, ttl: 0, rdata: hex('c00002') },
+      /A rdata must be 4 octets/,
+    ],
+    [
+      'a bad RR even outside the zone',
+      { owner: n('x.other.test'), type: 252, ttl: 0, rdata: Buffer.alloc(0) },
+      /meta type AXFR/,
+    ],
+  ];
   for (const [what, bad, re] of cases) {
     it(`AXFR with ${what}`, () => {
       const r = new AxfrReader(ZONE, ID, 100);
@@ -241,7 +246,7 @@ describe('a cut-off transfer is never complete (CVE-2022-27227)', () => {
   });
   const www = (ip: string) => ({ owner: n('www.example.test'), type: TYPE.A, ttl: 60, rdata: a(ip) });
   const ns = { owner: ZONE, type: TYPE.NS, ttl: 60, rdata: n('ns.example.test') };
-  const msg = (rrs: { owner: Buffer; type: number; ttl: number; rdata: Buffer }[], first: boolean) => {
+  const msg = (rrs: TestRR[], first: boolean) => {
     const w = new MessageWriter(65535);
     for (const v of [ID, FLAG_QR | FLAG_AA, first ? 1 : 0, rrs.length, 0, 0]) w.u16(v);
     if (first) {
@@ -249,7 +254,7 @@ describe('a cut-off transfer is never complete (CVE-2022-27227)', () => {
       w.u16(251);
       w.u16(1);
     }
-    for (const r of rrs) w.rr(r.owner, r.type, 1, r.ttl, r.rdata);
+    for (const r of rrs) w.rr(r.owner, r.type, r.cls ?? 1, r.ttl, r.rdata);
     return w.finish();
   };
 
@@ -279,7 +284,7 @@ describe('a cut-off transfer is never complete (CVE-2022-27227)', () => {
 
   it('an AXFR cut before its closing SOA is incomplete', () => {
     const r = new AxfrReader(ZONE, ID, 100);
-    const axfrMsg = (rrs: (typeof ns)[], first: boolean) => {
+    const axfrMsg = (rrs: TestRR[], first: boolean) => {
       const m = msg(rrs, first);
       if (first) m.writeUInt16BE(252, 12 + ZONE.length);
       return m;
