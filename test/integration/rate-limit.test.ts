@@ -160,6 +160,12 @@ describe('response rate limiting, ns2 and BIND 9.18 with the same rate-limit blo
     assert.ok(rssAfter - rssBefore < 32, `RSS grew by ${(rssAfter - rssBefore).toFixed(1)} MiB`);
     // Still answering, and still limiting a new flooding source.
     const again = await udpFlood({ port: ns2.port, source: '127.0.0.5', qps: 200, seconds: 0.5, query });
-    within(again.answered, RATE, 0.1, 'a new flooding source is limited');
+    // 100 queries in 0.5 s: a fresh bucket answers RATE. The clock is read when a query is handled,
+    // so on a loaded machine the backlog may reach into the next second and earn one more RATE;
+    // unlimited would answer all 100. (The exact accounting is the first test's, against BIND.)
+    assert.ok(
+      again.answered >= RATE * 0.9 && again.answered <= RATE * 2,
+      `a new flooding source is limited: ${again.answered} of ${again.sent} answered, expected ${RATE} to ${RATE * 2}`,
+    );
   });
 });
