@@ -50,9 +50,10 @@ export class MessageWriter {
   /** Compression entries in the order they were added, for reset(). */
   private added: string[] = [];
 
-  constructor(limit: number) {
+  /** `scratch`: a buffer of at least `limit` bytes to write into, free until finish() copies out. */
+  constructor(limit: number, scratch?: Buffer) {
     this.limit = limit;
-    this.buf = Buffer.allocUnsafe(limit);
+    this.buf = scratch && scratch.length >= limit ? scratch : Buffer.allocUnsafe(limit);
   }
 
   private need(n: number): void {

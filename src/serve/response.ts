@@ -39,8 +39,16 @@ const OPT_LEN = 11;
 const EMPTY = Buffer.alloc(0);
 const DO_BIT = 0x8000;
 
+/**
+ * Where replies are built before finish() copies them out at their size: one buffer per thread,
+ * not a fresh one of the limit per reply — 64 KiB for every TCP answer, garbage that piled up in
+ * the malloc heap between collections (the fuzz run's RSS). encodeResponse never yields, so no
+ * two replies are built in it at once.
+ */
+const scratch = Buffer.allocUnsafeSlow(65535);
+
 export function encodeResponse(spec: ResponseSpec, limit: number): Buffer {
-  const w = new MessageWriter(limit);
+  const w = new MessageWriter(limit, scratch);
   const optRdata = spec.edns?.options?.length ? encodeOptions(spec.edns.options) : EMPTY;
   const reserve = spec.edns ? OPT_LEN + optRdata.length : 0;
   w.off = 12;

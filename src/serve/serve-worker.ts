@@ -11,7 +11,13 @@ import { QueryHandler } from './handler.js';
 import { QueryCounters } from './query-counters.js';
 import { DnsServer, udpRateLimit } from './server.js';
 import { TsigGate } from './tsig-gate.js';
-import type { FromWorker, ToWorker, WorkerSetup, ZoneStatus } from './workers.js';
+import {
+  type FromWorker,
+  forwardMessage,
+  type ToWorker,
+  type WorkerSetup,
+  type ZoneStatus,
+} from './workers.js';
 import { ZoneTable } from './zone-table.js';
 
 const setup = workerData as WorkerSetup;
@@ -73,7 +79,7 @@ const server = new DnsServer(
     forward: (msg, peer, reply) => {
       const id = ++seq;
       pending.set(id, reply);
-      post({ t: 'forward', id, msg, address: peer.address });
+      port.postMessage(...forwardMessage(id, msg, peer.address));
     },
   },
   log,

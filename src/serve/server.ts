@@ -70,7 +70,8 @@ export interface ServerOptions {
   udpReceiveBuffer?: number;
   /**
    * Where a request this thread cannot answer goes (a worker's NOTIFY, transfer, unimaged zone);
-   * `reply` sends the answer back from the socket the request came in on.
+   * `reply` sends the answer back from the socket the request came in on. `msg` is a view into
+   * the receive arena, valid during the call only: keep a copy.
    */
   forward?: (msg: Buffer, peer: { address: string; port: number }, reply: (answer: Buffer) => void) => void;
   /** Response rate limiting; absent = off (then the UDP loop pays one branch per reply). */
@@ -263,7 +264,7 @@ export class DnsServer {
           }
           if (r === FORWARD) {
             const peer = { address: b.peerAddress(i), port: b.peerPort(i) };
-            forward?.(Buffer.from(msg), peer, (answer) => sock.send(answer, peer.port, peer.address));
+            forward?.(msg, peer, (answer) => sock.send(answer, peer.port, peer.address));
           } else if (r instanceof Buffer && r.length <= slotSize) {
             r.copy(reply, off);
             n = r.length;

@@ -64,6 +64,29 @@ export type FromWorker =
   | { t: 'failed'; message: string }
   | { t: 'forward'; id: number; msg: Uint8Array; address: string };
 
+/**
+ * A message part that costs its own length: structured clone copies a view's whole ArrayBuffer,
+ * and a small Buffer is a view into an 8 KiB pool slab, so a 40-byte query crossed as 8 KiB each
+ * way — garbage that, under a flood of forwarded queries (NOTIFYs, transfer requests), piled up
+ * in the main thread's malloc heap faster than GC freed it. An exact-size copy, then moved
+ * (transferred), not cloned.
+ */
+function own(bytes: Uint8Array): Uint8Array {
+  return new Uint8Array(bytes);
+}
+
+/** A worker's forward of `msg` (copied) and the transfer list to post it with. */
+export function forwardMessage(id: number, msg: Uint8Array, address: string): [FromWorker, ArrayBuffer[]] {
+  const bytes = own(msg);
+  return [{ t: 'forward', id, msg: bytes, address }, [bytes.buffer as ArrayBuffer]];
+}
+
+/** The main thread's reply (copied) to forward `id`, and the transfer list to post it with. */
+export function replyMessage(id: number, reply: Uint8Array | undefined): [ToWorker, ArrayBuffer[]] {
+  const bytes = reply && own(reply);
+  return [{ t: 'reply', id, reply: bytes }, bytes ? [bytes.buffer as ArrayBuffer] : []];
+}
+
 export const statusOf = (e: ZoneEntry): ZoneStatus => ({
   name: e.name,
   apex: e.view.apex,
@@ -117,11 +140,12 @@ export class ServingWorkers {
         else if (m.t === 'forward') {
           let reply: Buffer | undefined;
           try {
-            reply = this.answer(Buffer.from(m.msg), m.address);
+            // The message owns its bytes (forwardMessage): no copy.
+            reply = this.answer(Buffer.from(m.msg.buffer, m.msg.byteOffset, m.msg.byteLength), m.address);
           } catch (e) {
             this.log.error({ err: e, peer: m.address }, 'unhandled error answering a forwarded query');
           }
-          w.postMessage({ t: 'reply', id: m.id, reply } satisfies ToWorker);
+          w.postMessage(...replyMessage(m.id, reply));
         }
       });
       w.on('error', (e) => {
