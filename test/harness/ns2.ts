@@ -232,6 +232,8 @@ export interface Ns2Options {
   extra?: Record<string, unknown>;
   /** Environment for the ns2 child (see Ns2Spawn.env). */
   env?: Record<string, string | undefined>;
+  /** Extra node flags for the ns2 child (see Ns2Spawn.nodeFlags). */
+  nodeFlags?: string[];
 }
 
 export async function startNs2(opts: Ns2Options): Promise<Ns2> {
@@ -250,6 +252,7 @@ export async function startNs2(opts: Ns2Options): Promise<Ns2> {
       ...opts.extra,
     },
     env: opts.env,
+    nodeFlags: opts.nodeFlags,
     logLevel: 'debug',
     build: 'src',
     cwd: NS2_ROOT,
