@@ -15,6 +15,10 @@ import {
   verifyRequest,
 } from '../dns/tsig.js';
 import type { Logger } from '../log.js';
+import { LogBudget } from '../log-budget.js';
+
+/** Invalid-signature lines per second and thread; the rest are counted in the next line. */
+const BAD_TSIG_LINES = 10;
 
 export interface Signed {
   /** The key that validly signed the request (normalised name, as config spells it). */
@@ -28,6 +32,8 @@ export interface Signed {
 export type GateResult = { kind: 'pass'; signed?: Signed } | { kind: 'answered'; reply: Buffer };
 
 export class TsigGate {
+  private readonly badLines = new LogBudget(BAD_TSIG_LINES);
+
   constructor(
     private readonly keys: ReadonlyMap<string, TsigKey>,
     private readonly log: Logger,
@@ -47,10 +53,18 @@ export class TsigGate {
     }
     if (check.status === 'unsigned') return { kind: 'pass' };
     if (check.status === 'error') {
-      this.log.warn(
-        { peer, key: check.keyName, tsig_error: tsigErrorText(check.error), reason: check.reason },
-        'request has an invalid TSIG signature',
-      );
+      const line = this.badLines.take(Date.now());
+      if (line.allowed)
+        this.log.warn(
+          {
+            peer,
+            key: check.keyName,
+            tsig_error: tsigErrorText(check.error),
+            reason: check.reason,
+            suppressed: line.suppressed || undefined,
+          },
+          'request has an invalid TSIG signature',
+        );
       return { kind: 'answered', reply: signError(errorReply(msg, RCODE.NOTAUTH), check, now) };
     }
     const signer = new TsigResponseSigner(check.key, check.tsig.mac, this.now);
