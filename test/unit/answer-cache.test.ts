@@ -161,7 +161,7 @@ describe('answer cache', () => {
 
 describe('answer cache bound', () => {
   it('stays under its byte budget, keeping recently hit answers (second chance)', () => {
-    const { store, handler } = setup(64 * 1024);
+    const { store, handler } = setup(128 * 1024);
     try {
       handler.handle(query('www.example.test'), 'udp');
       for (let i = 0; i < 2000; i++) {
