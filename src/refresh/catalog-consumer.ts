@@ -190,6 +190,16 @@ export class CatalogConsumer {
   private async apply(next: readonly CatalogConfig[], staticZones: ReadonlySet<string>): Promise<void> {
     this.staticZones = staticZones;
     for (const zone of this.shadowed) if (!staticZones.has(zone)) this.shadowed.delete(zone);
+    // One catalog that cannot be applied (its name served already, …) does not stop the others.
+    const failed: string[] = [];
+    const step = async (zone: string, what: string, fn: () => Promise<void>) => {
+      try {
+        await fn();
+      } catch (err) {
+        failed.push(`${what} ${zone}: ${(err as Error).message}`);
+        this.log.error({ zone, err }, `catalog reconfiguration failed: ${what}`);
+      }
+    };
     const before = new Map(this.catalogs);
     const wanted = new Set(next.map((c) => c.name));
     const removed = [...before.keys()].filter((name) => !wanted.has(name));
@@ -198,20 +208,32 @@ export class CatalogConsumer {
       this.catalogs.delete(name);
       this.parsed.delete(name);
       this.dropTemplates(name);
-      await this.zones.remove(name);
-      this.log.info({ zone: name }, 'catalog no longer configured: catalog zone deleted');
+      await step(name, 'remove catalog', async () => {
+        await this.zones.remove(name);
+        this.log.info({ zone: name }, 'catalog no longer configured: catalog zone deleted');
+      });
     }
     for (const cat of next) {
       const old = before.get(cat.name);
-      if (old === undefined) {
-        this.catalogs.set(cat.name, cat);
-        this.members.set(cat.name, new Map());
-        await this.zones.addCatalog(cat.zone);
-        this.log.info({ zone: cat.name }, 'catalog added: transferring it');
-      } else if (!isDeepStrictEqual(old, cat)) await this.reconfigureCatalog(old, cat);
+      if (old === undefined)
+        await step(cat.name, 'add catalog', async () => {
+          this.catalogs.set(cat.name, cat);
+          this.members.set(cat.name, new Map());
+          try {
+            await this.zones.addCatalog(cat.zone);
+          } catch (err) {
+            this.catalogs.delete(cat.name); // the next reload tries again
+            this.members.delete(cat.name);
+            throw err;
+          }
+          this.log.info({ zone: cat.name }, 'catalog added: transferring it');
+        });
+      else if (!isDeepStrictEqual(old, cat))
+        await step(cat.name, 'change catalog', () => this.reconfigureCatalog(old, cat));
     }
     for (const name of this.catalogs.keys())
-      if (this.store.zone(name)?.serial != null) await this.process(name);
+      if (this.store.zone(name)?.serial != null)
+        await step(name, 'process catalog', () => this.process(name));
     for (const name of removed) {
       const left = [...(this.members.get(name)?.keys() ?? [])].filter((z) => this.owner.get(z) === name);
       await this.each(name, left, async (zone) => {
@@ -221,6 +243,7 @@ export class CatalogConsumer {
       });
       this.members.delete(name);
     }
+    if (failed.length > 0) throw new Error(failed.join('; '));
   }
 
   /** New settings of a catalog: for its zone, and for each member whose resolved config they change. */
