@@ -48,6 +48,15 @@ function setup(stored: Record<string, string[]>, failAdd = new Set<string>()) {
   return { store, calls, zones, log };
 }
 
+/** A consumer of a.cat (members x.test, y.test), its members added, the calls so far cleared. */
+async function consumingA() {
+  const { store, calls, zones, log } = setup({ 'a.cat': ['x.test', 'y.test'] });
+  const c = new CatalogConsumer(catalogs({ name: 'a.cat' }), new Set(), store, zones, log);
+  await c.changed('a.cat');
+  assert.deepEqual(calls.splice(0), ['add x.test a.cat', 'add y.test a.cat']);
+  return { c, calls };
+}
+
 describe('CatalogConsumer on reload', () => {
   it('a removed catalog hands members another catalog lists over (data kept), deletes the rest', async () => {
     const { store, calls, zones, log } = setup({
@@ -70,10 +79,7 @@ describe('CatalogConsumer on reload', () => {
   });
 
   it('changed zoneDefaults reach every member; the catalog zone only when its own config changes', async () => {
-    const { store, calls, zones, log } = setup({ 'a.cat': ['x.test', 'y.test'] });
-    const c = new CatalogConsumer(catalogs({ name: 'a.cat' }), new Set(), store, zones, log);
-    await c.changed('a.cat');
-    calls.splice(0);
+    const { c, calls } = await consumingA();
     await c.reconfigure(
       catalogs({ name: 'a.cat', zoneDefaults: { allowTransfer: ['192.0.2.7'] } }),
       new Set(),
@@ -96,10 +102,7 @@ describe('CatalogConsumer on reload', () => {
   });
 
   it('a member that becomes a static zone is released, and served by the catalog again once not', async () => {
-    const { store, calls, zones, log } = setup({ 'a.cat': ['x.test', 'y.test'] });
-    const c = new CatalogConsumer(catalogs({ name: 'a.cat' }), new Set(), store, zones, log);
-    await c.changed('a.cat');
-    calls.splice(0);
+    const { c, calls } = await consumingA();
     await c.release(new Set(['y.test']));
     await c.reconfigure(catalogs({ name: 'a.cat' }), new Set(['y.test']));
     assert.deepEqual(calls.splice(0), ['release y.test']);
