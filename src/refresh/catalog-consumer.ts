@@ -72,6 +72,8 @@ export class CatalogConsumer {
   private readonly parsed = new Map<string, { serial: number | null; result: CatalogParse }>();
   /** A resolved member config by catalog and group list (see configOf). */
   private readonly templates = new Map<string, ZoneConfig>();
+  /** Catalogs dropped by release() (they became static zones) whose members reconfigure() handles. */
+  private readonly departing = new Set<string>();
   /** One catalog processed at a time, in commit order. */
   private queue: Promise<void> = Promise.resolve();
 
@@ -106,7 +108,8 @@ export class CatalogConsumer {
     for (const row of rows) {
       if (row.catalog === null || row.catalog_label === null) continue;
       const cat = this.catalogs.get(row.catalog);
-      if (!cat || this.staticZones.has(row.name)) continue; // reconciled by start()
+      // Reconciled by the daemon's start (orphans()).
+      if (!cat || this.staticZones.has(row.name) || this.catalogs.has(row.name)) continue;
       if (!parsed.has(cat.name)) {
         const p = this.parse(cat.name, serials.get(cat.name) ?? null);
         parsed.set(cat.name, p.ok ? p.members : new Map());
@@ -123,14 +126,15 @@ export class CatalogConsumer {
 
   /**
    * What start-up must reconcile: stored members of catalogs no longer configured (`deleted`), and
-   * members that are static zones now (`released`: served with the static config, data kept).
+   * members that are static zones or consumed catalogs now (`released`: served as configured now,
+   * data kept).
    */
   orphans(): { deleted: [string, string][]; released: [string, string][] } {
     const deleted: [string, string][] = [];
     const released: [string, string][] = [];
     for (const r of this.store.zones()) {
       if (r.catalog === null) continue;
-      if (this.staticZones.has(r.name)) released.push([r.name, r.catalog]);
+      if (this.staticZones.has(r.name) || this.catalogs.has(r.name)) released.push([r.name, r.catalog]);
       else if (!this.catalogs.has(r.catalog)) deleted.push([r.name, r.catalog]);
     }
     return { deleted, released };
@@ -161,6 +165,13 @@ export class CatalogConsumer {
   release(nextStatic: ReadonlySet<string>): Promise<void> {
     return this.enqueue(async () => {
       this.staticZones = new Set([...this.staticZones, ...nextStatic]);
+      // A catalog that becomes a static zone goes now, so the reload adds the zone afresh; its
+      // members are dealt with by reconfigure(), as for any catalog removed.
+      for (const name of [...this.catalogs.keys()])
+        if (nextStatic.has(name)) {
+          this.departing.add(name);
+          await this.dropCatalog(name);
+        }
       for (const zone of nextStatic) {
         const catalog = this.owner.get(zone);
         if (catalog === undefined) continue;
@@ -189,7 +200,8 @@ export class CatalogConsumer {
 
   private async apply(next: readonly CatalogConfig[], staticZones: ReadonlySet<string>): Promise<void> {
     this.staticZones = staticZones;
-    for (const zone of this.shadowed) if (!staticZones.has(zone)) this.shadowed.delete(zone);
+    for (const zone of this.shadowed)
+      if (!staticZones.has(zone) && !next.some((c) => c.name === zone)) this.shadowed.delete(zone);
     // One catalog that cannot be applied (its name served already, …) does not stop the others.
     const failed: string[] = [];
     const step = async (zone: string, what: string, fn: () => Promise<void>) => {
@@ -202,21 +214,21 @@ export class CatalogConsumer {
     };
     const before = new Map(this.catalogs);
     const wanted = new Set(next.map((c) => c.name));
-    const removed = [...before.keys()].filter((name) => !wanted.has(name));
-    for (const name of removed) {
-      // No longer a catalog: its members stay owned by it (in `owner`) until the others are asked.
-      this.catalogs.delete(name);
-      this.parsed.delete(name);
-      this.dropTemplates(name);
-      await step(name, 'remove catalog', async () => {
-        await this.zones.remove(name);
-        this.log.info({ zone: name }, 'catalog no longer configured: catalog zone deleted');
-      });
-    }
+    const dropped = [...before.keys()].filter((name) => !wanted.has(name));
+    for (const name of dropped) await step(name, 'remove catalog', () => this.dropCatalog(name));
+    const removed = [...dropped, ...this.departing];
+    this.departing.clear();
     for (const cat of next) {
       const old = before.get(cat.name);
       if (old === undefined)
         await step(cat.name, 'add catalog', async () => {
+          // A member zone of that name stops being one: the catalog is transferred afresh.
+          const holder = this.owner.get(cat.name);
+          if (holder !== undefined) {
+            this.owner.delete(cat.name);
+            this.members.get(holder)?.delete(cat.name);
+            await this.zones.remove(cat.name);
+          }
           this.catalogs.set(cat.name, cat);
           this.members.set(cat.name, new Map());
           try {
@@ -244,6 +256,18 @@ export class CatalogConsumer {
       this.members.delete(name);
     }
     if (failed.length > 0) throw new Error(failed.join('; '));
+  }
+
+  /**
+   * Stops consuming a catalog and deletes its zone. Its members stay owned by it (in `owner`) until
+   * the other catalogs are asked whether they list them (apply()).
+   */
+  private async dropCatalog(name: string): Promise<void> {
+    this.catalogs.delete(name);
+    this.parsed.delete(name);
+    this.dropTemplates(name);
+    await this.zones.remove(name);
+    this.log.info({ zone: name }, 'catalog no longer configured: catalog zone deleted');
   }
 
   /** New settings of a catalog: for its zone, and for each member whose resolved config they change. */
@@ -348,12 +372,14 @@ export class CatalogConsumer {
     const wanted = new Map<string, CatalogMember>();
     const migrating = new Set<string>();
     for (const [zone, m] of parsed.members) {
-      if (this.staticZones.has(zone)) {
-        if (!this.shadowed.has(zone))
-          this.log.warn(
-            { zone, catalog },
-            'catalog member is also a configured zone: the static config is kept',
-          );
+      // A configured zone or catalog of that name keeps its config (logged once).
+      const shadow = this.staticZones.has(zone)
+        ? 'catalog member is also a configured zone: the static config is kept'
+        : this.catalogs.has(zone)
+          ? 'catalog member is a catalog ns2 consumes: not served as a member'
+          : undefined;
+      if (shadow !== undefined) {
+        if (!this.shadowed.has(zone)) this.log.warn({ zone, catalog }, shadow);
         this.shadowed.add(zone);
         continue;
       }

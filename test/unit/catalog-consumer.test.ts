@@ -111,6 +111,26 @@ describe('CatalogConsumer on reload', () => {
     assert.deepEqual(calls.splice(0), ['add y.test a.cat']);
   });
 
+  it('a catalog that becomes a static zone goes before the zones are applied, its members after', async () => {
+    const { c, calls } = await consumingA();
+    await c.release(new Set(['a.cat']));
+    assert.deepEqual(calls.splice(0), ['remove a.cat']);
+    assert.equal(c.isCatalog('a.cat'), false);
+    await c.reconfigure([], new Set(['a.cat']));
+    assert.deepEqual(calls.splice(0), ['remove x.test', 'remove y.test']);
+    assert.deepEqual(c.counts(), []);
+  });
+
+  it('a member zone that becomes a catalog is removed as a member first', async () => {
+    const { c, calls } = await consumingA();
+    await c.reconfigure(catalogs({ name: 'a.cat' }, { name: 'x.test' }), new Set());
+    assert.deepEqual(calls, ['remove x.test', 'add catalog x.test']);
+    assert.deepEqual(c.counts(), [
+      { catalog: 'a.cat', members: 1 },
+      { catalog: 'x.test', members: 0 },
+    ]);
+  });
+
   it('a catalog that cannot be added is reported, the others applied, and tried again next time', async () => {
     const { store, calls, zones, log } = setup({}, new Set(['bad.cat']));
     const c = new CatalogConsumer([], new Set(), store, zones, log);
