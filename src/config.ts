@@ -482,7 +482,8 @@ const zoneSchema = strictObject({
 
 const catalogSchema = strictObject({
   name: domainName,
-  primaries: array(peer).min(1, e('a non-empty array')),
+  // As a zone's: `tls` here is used for the catalog and inherited by every member.
+  primaries: array(primary).min(1, e('a non-empty array')),
   zoneDefaults: zoneFieldsSchema.default({}),
   groups: z.record(z.string(), zoneFieldsSchema, e('an object')).default({}),
 });
@@ -1061,7 +1062,10 @@ export function parseConfig(raw: unknown, baseDir: string = process.cwd()): Conf
     ),
     catalogs: data.catalogs.map((c) => ({
       name: c.name,
-      zone: resolveZone({ name: c.name, primaries: c.primaries }, data.defaults),
+      zone: resolveZone(
+        { name: c.name, primaries: c.primaries.map((p) => primaryOf(p, baseDir)) },
+        data.defaults,
+      ),
       zoneDefaults: c.zoneDefaults,
       groups: new Map(Object.entries(c.groups)),
       defaults: data.defaults,

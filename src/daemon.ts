@@ -244,13 +244,15 @@ export async function startDaemon(config: Config, log: Logger, opts: DaemonOptio
   const rrl =
     rateLimit && (() => ({ ...rrlStats(rateLimit.table), maxTableSize: rateLimit.config.maxTableSize }));
   if (rrl) metrics.watchRateLimit(rrl);
-  if (config.catalogs.length > 0) metrics.watchCatalogs(() => consumer.counts());
+  // Always: a reload may add the first catalog.
+  metrics.watchCatalogs(() => consumer.counts());
   const zones = new ZoneSet({ store, table, writer, scheduler, refresher, workers: () => pool, log });
   zoneSet = zones;
   const producer = produced && startProducer(produced, { store, table, writer, zones, notifier, log });
   zones.onChange((e) => {
     const z = scheduler.zoneConfig(e.zone);
-    if (e.kind === 'added' && z) metrics.addZone(z, store.lastPrimarySerial(e.zone));
+    if (e.kind === 'added' && z && !consumer.isCatalog(e.zone))
+      metrics.addZone(z, store.lastPrimarySerial(e.zone));
     else if (e.kind === 'removed') metrics.removeZone(e.zone);
   });
   const reloader = new Reloader(opts.configFile, config, {
@@ -272,6 +274,16 @@ export async function startDaemon(config: Config, log: Logger, opts: DaemonOptio
     name: 'tls',
     prepare: () => server.checkCertificates(),
     apply: () => void server.reloadCertificates(),
+  });
+  // Catalogs added, removed and changed by a reload (refresh/catalog-consumer.ts says how).
+  reloader.register({
+    name: 'catalogs',
+    beforeZones: (next, _running, diff) =>
+      diff.added.length > 0 ? consumer.release(new Set(next.zones.map((z) => z.name))) : undefined,
+    apply: (next, _running, diff) =>
+      diff.live.includes('catalogs') || diff.added.length + diff.removed.length > 0
+        ? consumer.reconfigure(next.catalogs, new Set(next.zones.map((z) => z.name)))
+        : undefined,
   });
   let stopped = false;
   const reload = (trigger: ReloadTrigger): Promise<ReloadResult> =>
@@ -318,11 +330,22 @@ export async function startDaemon(config: Config, log: Logger, opts: DaemonOptio
     .then((d) => log.info({ connection: 'writer', ...d }, 'database durability'))
     .catch((err) => log.error({ err }, 'could not read the writer connection settings'));
   scheduler.start();
-  // Members of catalogs no longer configured (or now configured statically) go; each stored
-  // catalog is compared with its members once, in case the config's groups changed.
-  for (const [zone, catalog] of consumer.orphans()) {
+  // Members of catalogs no longer configured go; members now configured statically stay, as
+  // static zones; each stored catalog is compared with its members once, in case the config's
+  // groups changed.
+  const orphans = consumer.orphans();
+  for (const [zone, catalog] of orphans.deleted) {
     log.info({ zone, catalog }, 'catalog member no longer belongs to a configured catalog: deleting it');
     zones.remove(zone).catch((err) => log.error({ zone, err }, 'catalog member not deleted'));
+  }
+  for (const [zone, catalog] of orphans.released) {
+    log.info(
+      { zone, catalog },
+      'catalog member is now a configured zone: its data is kept, the static config applies',
+    );
+    writer
+      .updateZone(zone, { catalog: null, catalog_label: null })
+      .catch((err) => log.error({ zone, err }, 'catalog membership not cleared'));
   }
   for (const c of config.catalogs)
     if (store.zone(c.name)?.serial !== null)
@@ -375,6 +398,11 @@ function memberZones(zones: () => ZoneSet, writer: () => StoreWriter): MemberZon
     async remove(zone) {
       await zones().remove(zone);
     },
+    addCatalog: (z) => zones().add(z, 'reload', false),
+    async updateCatalog(z) {
+      zones().update(z);
+    },
+    release: (zone) => writer().updateZone(zone, { catalog: null, catalog_label: null }),
   };
 }
 

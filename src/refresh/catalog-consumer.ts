@@ -10,6 +10,17 @@
  *   other properties  ──► zone reconfigured (group settings), data kept
  *   coo → catalog B   ──► once B lists the zone, B owns it; data kept (§5.6)
  *
+ * A reload (SIGHUP, `ns2 reload`) changes the catalogs consumed, as `rndc reconfig` with a new
+ * `catalog-zones` block does for BIND (reconfigure()):
+ *
+ *   catalog added     ──► its zone transferred at once; its members follow from its first commit
+ *   catalog removed   ──► its zone and rows deleted; each member another catalog lists moves there
+ *                         (as by coo), every other member is deleted as if it had left the catalog
+ *   catalog changed   ──► primaries, zoneDefaults, groups: new settings for the catalog zone and
+ *                         each member they change, no transfer because of it
+ *   static zone added ──► a member of that name stops being a member, keeping its data (release())
+ *   static removed    ──► a catalog listing it serves it as a member from then on
+ *
  * A catalog that cannot be processed (catalog.ts says why) is logged and changes nothing: the
  * last good member list stays served. A member that is also a static zone keeps the static
  * config (logged once); a member another consumed catalog already owns stays with that catalog
@@ -18,6 +29,7 @@
  * The accepted member list survives restarts in `zones.catalog` / `zones.catalog_label`, so a
  * restart serves every member at once without reading their records.
  */
+import { isDeepStrictEqual } from 'node:util';
 import { type CatalogConfig, memberConfig, type ZoneConfig } from '../config.js';
 import { keyToName } from '../dns/name.js';
 import type { Logger } from '../log.js';
@@ -32,6 +44,12 @@ export interface MemberZones {
   update(zone: ZoneConfig, member: { catalog: string; label: string }): Promise<void>;
   /** Stops serving `zone` and deletes every row of it. */
   remove(zone: string): Promise<void>;
+  /** Starts transferring a catalog zone added by a reload (stored, never answered). */
+  addCatalog(zone: ZoneConfig): Promise<void>;
+  /** New settings (primaries) for a catalog zone. */
+  updateCatalog(zone: ZoneConfig): Promise<void>;
+  /** `zone` is no longer a member (it became a static zone): its rows stay, unmarked. */
+  release(zone: string): Promise<void>;
 }
 
 /** Member changes applied at once. */
@@ -54,12 +72,15 @@ export class CatalogConsumer {
   private readonly parsed = new Map<string, { serial: number | null; result: CatalogParse }>();
   /** A resolved member config by catalog and group list (see configOf). */
   private readonly templates = new Map<string, ZoneConfig>();
+  /** Catalogs dropped by release() (they became static zones) whose members reconfigure() handles. */
+  private readonly departing = new Set<string>();
   /** One catalog processed at a time, in commit order. */
   private queue: Promise<void> = Promise.resolve();
 
   constructor(
     catalogs: readonly CatalogConfig[],
-    private readonly staticZones: ReadonlySet<string>,
+    /** Zones from the config's `zones`: they shadow members of the same name. */
+    private staticZones: ReadonlySet<string>,
     private readonly store: ZoneStore,
     private readonly zones: MemberZones,
     private readonly log: Logger,
@@ -87,7 +108,8 @@ export class CatalogConsumer {
     for (const row of rows) {
       if (row.catalog === null || row.catalog_label === null) continue;
       const cat = this.catalogs.get(row.catalog);
-      if (!cat || this.staticZones.has(row.name)) continue; // reconciled by start()
+      // Reconciled by the daemon's start (orphans()).
+      if (!cat || this.staticZones.has(row.name) || this.catalogs.has(row.name)) continue;
       if (!parsed.has(cat.name)) {
         const p = this.parse(cat.name, serials.get(cat.name) ?? null);
         parsed.set(cat.name, p.ok ? p.members : new Map());
@@ -103,14 +125,19 @@ export class CatalogConsumer {
   }
 
   /**
-   * Stored members of catalogs no longer configured, and members now shadowed by static zones:
-   * what start-up must drop. Returns [zone, catalog] pairs.
+   * What start-up must reconcile: stored members of catalogs no longer configured (`deleted`), and
+   * members that are static zones or consumed catalogs now (`released`: served as configured now,
+   * data kept).
    */
-  orphans(): [string, string][] {
-    return this.store
-      .zones()
-      .filter((r) => r.catalog !== null && (!this.catalogs.has(r.catalog) || this.staticZones.has(r.name)))
-      .map((r) => [r.name, r.catalog as string]);
+  orphans(): { deleted: [string, string][]; released: [string, string][] } {
+    const deleted: [string, string][] = [];
+    const released: [string, string][] = [];
+    for (const r of this.store.zones()) {
+      if (r.catalog === null) continue;
+      if (this.staticZones.has(r.name) || this.catalogs.has(r.name)) released.push([r.name, r.catalog]);
+      else if (!this.catalogs.has(r.catalog)) deleted.push([r.name, r.catalog]);
+    }
+    return { deleted, released };
   }
 
   /** Accepted members by catalog (metrics, `ns2 status`). */
@@ -120,9 +147,156 @@ export class CatalogConsumer {
 
   /** The catalog zone committed a new version: reconcile its members (queued, in order). */
   changed(catalog: string): Promise<void> {
-    const run = this.queue.then(() => this.process(catalog));
+    return this.enqueue(() => this.process(catalog));
+  }
+
+  /** Runs `fn` after every catalog change queued before it. */
+  private enqueue(fn: () => Promise<void>): Promise<void> {
+    const run = this.queue.then(fn);
     this.queue = run.catch(() => {});
     return run;
+  }
+
+  /**
+   * A reload is about to apply `nextStatic` (the new config's `zones`): members of those names stop
+   * being members, keeping their data, for the reload to reconfigure them as static zones. Until
+   * reconfigure(), static zones of the old config and the new one shadow members alike.
+   */
+  release(nextStatic: ReadonlySet<string>): Promise<void> {
+    return this.enqueue(async () => {
+      this.staticZones = new Set([...this.staticZones, ...nextStatic]);
+      // A catalog that becomes a static zone goes now, so the reload adds the zone afresh; its
+      // members are dealt with by reconfigure(), as for any catalog removed.
+      for (const name of [...this.catalogs.keys()])
+        if (nextStatic.has(name)) {
+          this.departing.add(name);
+          await this.dropCatalog(name);
+        }
+      for (const zone of nextStatic) {
+        const catalog = this.owner.get(zone);
+        if (catalog === undefined) continue;
+        this.owner.delete(zone);
+        this.members.get(catalog)?.delete(zone);
+        this.shadowed.add(zone);
+        await this.zones.release(zone);
+        this.log.info(
+          { zone, catalog },
+          'catalog member is now a configured zone: its data is kept, the static config applies',
+        );
+      }
+    });
+  }
+
+  /**
+   * A reload's `catalogs` and `zones` (queued behind catalog changes in hand). Catalogs removed go
+   * with every member no other catalog lists; catalogs added start transferring; changed ones
+   * give their zone and their members the new settings where these differ, without a transfer;
+   * then each stored catalog is compared with its members again (zones no longer static, members
+   * of a removed catalog that another one lists).
+   */
+  reconfigure(catalogs: readonly CatalogConfig[], staticZones: ReadonlySet<string>): Promise<void> {
+    return this.enqueue(() => this.apply(catalogs, staticZones));
+  }
+
+  private async apply(next: readonly CatalogConfig[], staticZones: ReadonlySet<string>): Promise<void> {
+    this.staticZones = staticZones;
+    for (const zone of this.shadowed)
+      if (!staticZones.has(zone) && !next.some((c) => c.name === zone)) this.shadowed.delete(zone);
+    // One catalog that cannot be applied (its name served already, …) does not stop the others.
+    const failed: string[] = [];
+    const step = async (zone: string, what: string, fn: () => Promise<void>) => {
+      try {
+        await fn();
+      } catch (err) {
+        failed.push(`${what} ${zone}: ${(err as Error).message}`);
+        this.log.error({ zone, err }, `catalog reconfiguration failed: ${what}`);
+      }
+    };
+    const before = new Map(this.catalogs);
+    const wanted = new Set(next.map((c) => c.name));
+    const dropped = [...before.keys()].filter((name) => !wanted.has(name));
+    for (const name of dropped) await step(name, 'remove catalog', () => this.dropCatalog(name));
+    const removed = [...dropped, ...this.departing];
+    this.departing.clear();
+    for (const cat of next) {
+      const old = before.get(cat.name);
+      if (old === undefined)
+        await step(cat.name, 'add catalog', async () => {
+          // A member zone of that name stops being one: the catalog is transferred afresh.
+          const holder = this.owner.get(cat.name);
+          if (holder !== undefined) {
+            this.owner.delete(cat.name);
+            this.members.get(holder)?.delete(cat.name);
+            await this.zones.remove(cat.name);
+          }
+          this.catalogs.set(cat.name, cat);
+          this.members.set(cat.name, new Map());
+          try {
+            await this.zones.addCatalog(cat.zone);
+          } catch (err) {
+            this.catalogs.delete(cat.name); // the next reload tries again
+            this.members.delete(cat.name);
+            throw err;
+          }
+          this.log.info({ zone: cat.name }, 'catalog added: transferring it');
+        });
+      else if (!isDeepStrictEqual(old, cat))
+        await step(cat.name, 'change catalog', () => this.reconfigureCatalog(old, cat));
+    }
+    for (const name of this.catalogs.keys())
+      if (this.store.zone(name)?.serial != null)
+        await step(name, 'process catalog', () => this.process(name));
+    for (const name of removed) {
+      const left = [...(this.members.get(name)?.keys() ?? [])].filter((z) => this.owner.get(z) === name);
+      await this.each(name, left, async (zone) => {
+        this.owner.delete(zone);
+        await this.zones.remove(zone);
+        this.log.info({ zone, catalog: name }, 'catalog no longer configured: member zone deleted');
+      });
+      this.members.delete(name);
+    }
+    if (failed.length > 0) throw new Error(failed.join('; '));
+  }
+
+  /**
+   * Stops consuming a catalog and deletes its zone. Its members stay owned by it (in `owner`) until
+   * the other catalogs are asked whether they list them (apply()).
+   */
+  private async dropCatalog(name: string): Promise<void> {
+    this.catalogs.delete(name);
+    this.parsed.delete(name);
+    this.dropTemplates(name);
+    await this.zones.remove(name);
+    this.log.info({ zone: name }, 'catalog no longer configured: catalog zone deleted');
+  }
+
+  /** New settings of a catalog: for its zone, and for each member whose resolved config they change. */
+  private async reconfigureCatalog(old: CatalogConfig, cat: CatalogConfig): Promise<void> {
+    this.catalogs.set(cat.name, cat);
+    this.dropTemplates(cat.name);
+    if (!isDeepStrictEqual(old.zone, cat.zone)) await this.zones.updateCatalog(cat.zone);
+    // Members differ only by their group list: compare the two configs once per list.
+    const differs = new Map<string, boolean>();
+    const members = [...(this.members.get(cat.name)?.values() ?? [])].filter((m) => {
+      const id = m.groups.join('\n');
+      let d = differs.get(id);
+      if (d === undefined) {
+        d = !isDeepStrictEqual(memberConfig(old, '', m.groups), memberConfig(cat, '', m.groups));
+        differs.set(id, d);
+      }
+      return d;
+    });
+    await this.each(cat.name, members, (m) =>
+      this.zones.update(this.configOf(cat, m), { catalog: cat.name, label: m.id }),
+    );
+    this.log.info(
+      { zone: cat.name, members: members.length },
+      'catalog settings changed: applied to its members, nothing transferred',
+    );
+  }
+
+  private dropTemplates(catalog: string): void {
+    for (const id of this.templates.keys()) if (id.startsWith(`${catalog}\n`)) this.templates.delete(id);
   }
 
   /**
@@ -198,18 +372,21 @@ export class CatalogConsumer {
     const wanted = new Map<string, CatalogMember>();
     const migrating = new Set<string>();
     for (const [zone, m] of parsed.members) {
-      if (this.staticZones.has(zone)) {
-        if (!this.shadowed.has(zone))
-          this.log.warn(
-            { zone, catalog },
-            'catalog member is also a configured zone: the static config is kept',
-          );
+      // A configured zone or catalog of that name keeps its config (logged once).
+      const shadow = this.staticZones.has(zone)
+        ? 'catalog member is also a configured zone: the static config is kept'
+        : this.catalogs.has(zone)
+          ? 'catalog member is a catalog ns2 consumes: not served as a member'
+          : undefined;
+      if (shadow !== undefined) {
+        if (!this.shadowed.has(zone)) this.log.warn({ zone, catalog }, shadow);
         this.shadowed.add(zone);
         continue;
       }
       const holder = this.owner.get(zone);
       if (holder !== undefined && holder !== catalog) {
-        if (this.members.get(holder)?.get(zone)?.coo !== catalog) {
+        // A holder no longer configured (reload) hands its members over like a coo would.
+        if (this.catalogs.has(holder) && this.members.get(holder)?.get(zone)?.coo !== catalog) {
           if (m.coo === holder) continue; // we handed it over ourselves (coo)
           this.log.warn(
             { zone, catalog, owner: holder },
@@ -250,7 +427,8 @@ export class CatalogConsumer {
         await this.zones.remove(m.zone);
         await this.zones.add(this.configOf(cat, m), member);
       }
-      this.log.info({ zone: m.zone, catalog, from, serial }, 'catalog member changed owner (coo)');
+      const why = this.catalogs.has(from) ? 'coo' : 'its catalog is no longer configured';
+      this.log.info({ zone: m.zone, catalog, from, serial }, `catalog member changed owner (${why})`);
     });
     await this.each(catalog, d.reset, async (m) => {
       current.set(m.zone, m);

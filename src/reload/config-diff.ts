@@ -5,6 +5,7 @@
  *   zones  ──► added (start, first check at once) │ removed (stop serving, delete rows)
  *              │ changed (new primaries, ACLs, limits, timers: no re-transfer)
  *   keys   ──► names whose algorithm or secret changed, appeared or went (applied in place)
+ *   catalogs ──► applied by the catalog consumer, a reload participant (refresh/catalog-consumer.ts)
  *   others ──► applied live when in LIVE_KEYS; otherwise they need a restart (reported, the rest
  *              is still applied)
  *
@@ -16,7 +17,7 @@ import { isDeepStrictEqual } from 'node:util';
 import type { Config, TsigKey, ZoneConfig } from '../config.js';
 
 /** Top-level keys a reload applies without restarting. */
-export const LIVE_KEYS: ReadonlySet<string> = new Set(['zones', 'keys', 'logLevel']);
+export const LIVE_KEYS: ReadonlySet<string> = new Set(['zones', 'keys', 'logLevel', 'catalogs']);
 
 export interface ZoneChange {
   zone: ZoneConfig;

@@ -6,6 +6,7 @@
  *        │ ok
  *   participants prepare ──problems──► refused (nothing applied yet)
  *        │ ok
+ *   participants beforeZones (catalogs let go of members that become static zones)
  *   diff (config-diff.ts) ──► zones removed (and zones only in the database), keys, zones
  *                             changed, zones added, logLevel
  *        ──► participants apply ──► keys that need a restart: reported, left as they run
@@ -29,6 +30,11 @@ export interface ReloadParticipant {
    * Problems (one line each, naming the config key path) refuse the whole reload.
    */
   prepare?(next: Config, running: Config): string[] | Promise<string[]>;
+  /**
+   * Runs before the zones are applied, e.g. to let go of catalog members that the new `zones`
+   * configure statically (they are then reconfigured, not added).
+   */
+  beforeZones?(next: Config, running: Config, diff: ConfigDiff): void | Promise<void>;
   /** Applies the new config; runs after the zones and keys are applied. */
   apply(next: Config, running: Config, diff: ConfigDiff): void | Promise<void>;
 }
@@ -141,11 +147,17 @@ export class Reloader {
     const configured = new Set(next.zones.map((z) => z.name));
     const stale = zones.unserved().filter((n) => !configured.has(n) && !diff.removed.includes(n));
     const removed = [...diff.removed, ...stale];
+    for (const p of this.participants)
+      if (p.beforeZones) await attempt(p.name, () => p.beforeZones?.(next, running, diff));
     for (const name of removed) await attempt(`remove zone ${name}`, () => zones.remove(name));
     // Keys before zones: a zone's new primary key must verify from its first check.
     if (diff.keys.length > 0) await attempt('keys', () => this.deps.setKeys(next.keys));
     for (const c of diff.changed) await attempt(`zone ${c.zone.name}`, () => zones.update(c.zone, c.fields));
-    for (const z of diff.added) await attempt(`add zone ${z.name}`, () => zones.add(z));
+    // A zone served already is a catalog member just let go of (beforeZones): it keeps its data.
+    for (const z of diff.added)
+      await attempt(`add zone ${z.name}`, () =>
+        zones.has(z.name) ? zones.update(z, ['catalog']) : zones.add(z),
+      );
     if (diff.live.includes('logLevel')) await attempt('logLevel', () => this.deps.setLogLevel(next.logLevel));
     // Restart-only keys keep their running values, so the next reload reports them again.
     const kept = Object.fromEntries(

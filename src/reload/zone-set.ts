@@ -111,9 +111,10 @@ export class ZoneSet {
   /**
    * Starts serving a zone (resolved config, name normalised). Its first check starts at once;
    * data the database still holds for it is served meanwhile. Throws if it is served already.
-   * `trigger` is recorded with its first check (transfers.trigger).
+   * `trigger` is recorded with its first check (transfers.trigger). `answers` false: transferred
+   * and stored but REFUSED to queries (a catalog zone we consume).
    */
-  async add(z: ZoneConfig, trigger: Trigger = 'reload'): Promise<void> {
+  async add(z: ZoneConfig, trigger: Trigger = 'reload', answers = true): Promise<void> {
     const { store, table, writer, scheduler, refresher, log } = this.deps;
     if (this.has(z.name)) throw new Error(`zone ${z.name} is already served`);
     refresher.restore(z.name);
@@ -127,7 +128,7 @@ export class ZoneSet {
       this.adding.delete(z.name);
     }
     if (!row) throw new Error(`zone ${z.name}: no row after adding it`);
-    const entry = serveStored(table, store, z, row);
+    const entry = serveStored(table, store, z, row, undefined, answers);
     table.changed(z.name); // answers cached while the name was REFUSED are stale; workers learn it
     // So are answers an enclosing zone gave for names now in this one (a referral, NXDOMAIN).
     for (let n = z.name; n.includes('.'); ) {

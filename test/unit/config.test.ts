@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { ConfigError, loadConfig, parseConfig } from '../../src/config.js';
+import { ConfigError, loadConfig, memberConfig, parseConfig } from '../../src/config.js';
 import { makeCa } from '../harness/certs.js';
 
 const EXAMPLE = fileURLToPath(new URL('../../config.example.json', import.meta.url));
@@ -529,6 +529,48 @@ describe('problems', () => {
       'zones[0].alsoNotify[0].tls: unknown key',
     ]);
     assert.ok(pem);
+  });
+
+  test('catalogs[].primaries[].tls: as a zone primary, for the catalog and inherited by its members', () => {
+    writeFile('cat-ca.pem', 'not a certificate\n');
+    const pin = `sha256/${Buffer.alloc(32, 9).toString('base64')}`;
+    const c = parseConfig(
+      {
+        catalogs: [
+          {
+            name: 'catalog.test',
+            primaries: [{ address: '192.0.2.1', tls: { pin, serverName: 'primary.test' } }],
+            groups: { g: { maxRecords: 10 } },
+          },
+        ],
+      },
+      dir,
+    );
+    const primaries = [{ address: '192.0.2.1', port: 853, tls: { pin, serverName: 'primary.test' } }];
+    assert.deepEqual(c.catalogs[0].zone.primaries, primaries);
+    assert.deepEqual(memberConfig(c.catalogs[0], 'member.test', ['g']).primaries, primaries);
+    assert.deepEqual(
+      problemsOf(
+        {
+          catalogs: [
+            {
+              name: 'catalog.test',
+              primaries: [
+                { address: '192.0.2.1', tls: { serverName: 'primary.test' } },
+                { address: '192.0.2.1', tls: { caFile: 'cat-ca.pem', keyFile: 'k.pem' } },
+              ],
+            },
+          ],
+        },
+        dir,
+      ),
+      [
+        'catalogs[0].primaries[0].tls: expected caFile or pin (or both): how else is the primary authenticated?',
+        'catalogs[0].primaries[1].tls: expected certFile and keyFile together (mutual TLS), got only one',
+        'catalogs[0].primaries[1].tls.caFile: expected PEM CA certificates, got a file that does not load (no start line)',
+        `catalogs[0].primaries[1].tls.keyFile: cannot read ${JSON.stringify(join(dir, 'k.pem'))} (ENOENT)`,
+      ],
+    );
   });
 
   test('tlsListen: port 853 by default, paths resolved, files must load, no clash with listen', async () => {

@@ -17,7 +17,7 @@ const raw = (zones: string[], extra: Record<string, unknown> = {}) => ({
   ...extra,
 });
 
-function setup(start: Config, files: (Config | ConfigError)[], stale: string[] = []) {
+function setup(start: Config, files: (Config | ConfigError)[], stale: string[] = [], served: string[] = []) {
   const calls: string[] = [];
   const lines: Record<string, unknown>[] = [];
   const sink = new Writable({
@@ -28,6 +28,7 @@ function setup(start: Config, files: (Config | ConfigError)[], stale: string[] =
   });
   const zones = {
     unserved: () => stale,
+    has: (name: string) => served.includes(name),
     add: async (z: ZoneConfig) => {
       calls.push(`add ${z.name}`);
     },
@@ -118,6 +119,31 @@ describe('Reloader', () => {
     assert.ok(ok.ok);
     assert.deepEqual(calls, ['remove a.test', 'add b.test']);
     assert.deepEqual(applied, [1]);
+  });
+
+  it('catalogs apply live; beforeZones runs first; an added zone already served (a member) is updated', async () => {
+    const catalog = { name: 'cat.test', primaries: [{ address: '192.0.2.1' }] };
+    const start = parseConfig(raw(['a.test'], { catalogs: [catalog] }));
+    const next = parseConfig(
+      raw(['a.test', 'm.test'], {
+        catalogs: [{ ...catalog, zoneDefaults: { allowTransfer: ['192.0.2.7'] } }],
+      }),
+    );
+    const { reloader, calls } = setup(start, [next], [], ['m.test']);
+    reloader.register({
+      name: 'catalogs',
+      beforeZones: (n) => {
+        calls.push(`before ${n.zones.length}`);
+      },
+      apply: (_n, _r, diff) => {
+        calls.push(`apply ${diff.live.join(',')}`);
+      },
+    });
+    const r = await reloader.reload('SIGHUP');
+    assert.ok(r.ok);
+    assert.deepEqual(calls, ['before 2', 'update m.test catalog', 'apply catalogs']);
+    assert.deepEqual(r.live, ['catalogs']);
+    assert.deepEqual(r.restartRequired, []);
   });
 
   it('reloads run one at a time, in order', async () => {
