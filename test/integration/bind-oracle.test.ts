@@ -279,9 +279,10 @@ describe('judged by BIND, Knot and dig', () => {
         await primary.nsupdate(`zone ${ZONE}\n${change}`);
         serial++;
         const at = (port: number) => async () => (await serialAt(port, ZONE)) === serial;
-        await waitFor(`ns2 at ${serial}`, at(ns2.port));
-        await waitFor(`BIND secondary at ${serial}`, at(secondary.port));
-        await waitFor(`knotd at ${serial}`, at(knot.port));
+        // Liveness bounds: each hop is NOTIFY → SOA query → IXFR, which a loaded machine slows.
+        await waitFor(`ns2 at ${serial}`, at(ns2.port), 30_000);
+        await waitFor(`BIND secondary at ${serial}`, at(secondary.port), 30_000);
+        await waitFor(`knotd at ${serial}`, at(knot.port), 30_000);
       }
       // The same IXFR question to both: the same versions, each the same deletions and additions.
       for (const from of [2024010101, 2024010102]) {
