@@ -37,7 +37,7 @@ RUN npm run build \
       find node_modules/better-sqlite3-napi/prebuilds -type f ! -name "linux-$(node -p process.arch).node" -delete; \
     fi \
  && node --input-type=module -e "const m = await import('/src/dist/store/sqlite.js'); const db = new m.default(':memory:'); db.prepare('select 1').get(); db.close(); console.log(m.sqliteBinding())" \
- && node -e "require('/src/build/Release/udp_batch.node')"
+ && node -e "require('/src/build/Release/udp_batch.node'); require('/src/build/Release/heap_trim.node')"
 
 # ---------------------------------------------------------------------------------------------
 # Runtime stage: no compilers, no dev dependencies, runs as the unprivileged user `node` (uid 1000).
@@ -54,6 +54,7 @@ COPY --from=build /src/dist ./dist
 # The batched-UDP addon, found by dist/net/native-addon.js at ../../build/Release (without it ns2
 # falls back to node:dgram and logs why).
 COPY --from=build /src/build/Release/udp_batch.node ./build/Release/udp_batch.node
+COPY --from=build /src/build/Release/heap_trim.node ./build/Release/heap_trim.node
 # Default configuration: listen on all IPv4 and all IPv6 addresses, port 53, no zones (answers
 # REFUSED to everything). Mount your own file over /app/config.json to serve zones.
 RUN printf '%s\n' \

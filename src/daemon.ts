@@ -12,6 +12,7 @@ import type { Config, ProducedCatalog } from './config.js';
 import { Metrics, zoneSource } from './control/metrics.js';
 import { readiness } from './control/readiness.js';
 import { type ControlServer, startControlServer, startMetricsServer } from './control/server.js';
+import { startHeapTrimmer } from './heap-trim.js';
 import type { Logger } from './log.js';
 import { nativeDatagram, reusePortAvailable } from './net/datagram.js';
 import { CatalogConsumer, type MemberZones } from './refresh/catalog-consumer.js';
@@ -117,8 +118,11 @@ export async function startDaemon(config: Config, log: Logger, opts: DaemonOptio
   const workers = servingThreads(config, log);
   let pool: ServingWorkers | undefined;
   table.onChange = (e, flush) => pool?.zone(e, flush);
+  // Each commit frees what the previous version and the transfer held: the trimmer returns it.
+  const trimmer = startHeapTrimmer();
   // Each commit's zone image (built by the writer) is installed here and in every worker.
   const onImage: OnImage = (update) => {
+    trimmer.churned();
     if (!table.get(update.zone)) return; // committed just before its zone was removed
     table.install(update);
     pool?.install(update);
@@ -362,6 +366,7 @@ export async function startDaemon(config: Config, log: Logger, opts: DaemonOptio
     async stop() {
       if (stopped) return;
       stopped = true;
+      trimmer.stop();
       await scrape?.close();
       await control?.close();
       scheduler.stop();

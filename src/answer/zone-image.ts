@@ -44,23 +44,9 @@ type Node = Map<number, StoredRRset>;
 
 const shared = typeof SharedArrayBuffer === 'function';
 
-function u8(src: Uint8Array, len: number): Uint8Array {
-  const out = new Uint8Array(shared ? new SharedArrayBuffer(len) : new ArrayBuffer(len));
-  out.set(src.subarray(0, len));
-  return out;
-}
-
-function u32(src: Words | readonly number[]): Uint32Array {
-  const len = src.length;
-  const out = new Uint32Array(shared ? new SharedArrayBuffer(len * 4) : new ArrayBuffer(len * 4));
-  if (src instanceof Words) out.set(src.arr.subarray(0, len));
-  else out.set(src);
-  return out;
-}
-
 /** A byte buffer that doubles as it fills. */
 class Bytes {
-  buf = Buffer.allocUnsafe(1 << 16);
+  buf = Buffer.allocUnsafe(1 << 12);
   len = 0;
   push(b: Uint8Array): void {
     if (this.len + b.length > this.buf.length) {
@@ -75,7 +61,7 @@ class Bytes {
 
 /** A Uint32Array that doubles as it fills (a plain array of numbers costs twice the memory). */
 class Words {
-  arr = new Uint32Array(1 << 12);
+  arr = new Uint32Array(1 << 10);
   length = 0;
   push(v: number): void {
     if (this.length === this.arr.length) {
@@ -88,6 +74,105 @@ class Words {
   get last(): number {
     return this.length > 0 ? this.arr[this.length - 1] : -1;
   }
+}
+
+/** What a builder fills before finish() copies it out: the same few buffers for every build. */
+interface Scratch {
+  keys: Bytes;
+  rdata: Bytes;
+  nsecKeys: Bytes;
+  keyOff: Words;
+  rrStart: Words;
+  rrKey: Words;
+  rrTtl: Words;
+  rdOff: Words;
+  nsec: Words;
+  nsec3: Words;
+}
+
+/**
+ * The scratch of the last finished build, for the next one. The writer builds thousands of small
+ * images back to back: fresh scratch each time was ~50 KB of short-lived buffers per image,
+ * interleaved in malloc's arena with the long-lived images — fragmentation that stayed in RSS.
+ * A builder left unfinished (a failed scan) just takes its scratch with it.
+ */
+let spare: Scratch | undefined;
+/** Scratch grown past this (a large zone) is dropped after the build rather than kept. */
+const SPARE_MAX_BYTES = 1 << 20;
+
+function takeScratch(): Scratch {
+  const s = spare;
+  spare = undefined;
+  if (!s)
+    return {
+      keys: new Bytes(),
+      rdata: new Bytes(),
+      nsecKeys: new Bytes(),
+      keyOff: new Words(),
+      rrStart: new Words(),
+      rrKey: new Words(),
+      rrTtl: new Words(),
+      rdOff: new Words(),
+      nsec: new Words(),
+      nsec3: new Words(),
+    };
+  for (const b of [s.keys, s.rdata, s.nsecKeys]) b.len = 0;
+  for (const w of [s.keyOff, s.rrStart, s.rrKey, s.rrTtl, s.rdOff, s.nsec, s.nsec3]) w.length = 0;
+  return s;
+}
+
+function giveBack(s: Scratch): void {
+  const bytes =
+    s.keys.buf.length +
+    s.rdata.buf.length +
+    s.nsecKeys.buf.length +
+    (s.rrKey.arr.length + s.rdOff.arr.length) * 8;
+  if (bytes <= SPARE_MAX_BYTES) spare = s;
+}
+
+/**
+ * Lays the image's arrays out in one buffer (shared when possible): one allocation per image, not
+ * twelve — each buffer has a fixed cost in every thread that holds it (its object, V8's backing
+ * store record, a malloc chunk), which dominated small zones.
+ */
+function pack(
+  u32s: { [K in Exclude<keyof ImageData, 'keys' | 'rdata' | 'nsecKeys' | 'hash'>]: Words | Uint32Array },
+  hashSize: number,
+  u8s: { keys: Bytes; rdata: Bytes; nsecKeys: Bytes },
+): Omit<ImageData, 'hash'> & { hash: Int32Array } {
+  const words = Object.values(u32s).reduce((n, w) => n + w.length, hashSize);
+  const bytes = u8s.keys.len + u8s.rdata.len + u8s.nsecKeys.len;
+  const size = words * 4 + bytes;
+  const buf = shared ? new SharedArrayBuffer(size) : new ArrayBuffer(size);
+  let at = 0;
+  const u32 = (w: Words | Uint32Array): Uint32Array => {
+    const out = new Uint32Array(buf, at, w.length);
+    out.set(w instanceof Words ? w.arr.subarray(0, w.length) : w);
+    at += w.length * 4;
+    return out;
+  };
+  const u8 = (b: Bytes): Uint8Array => {
+    const out = new Uint8Array(buf, at, b.len);
+    out.set(b.buf.subarray(0, b.len));
+    at += b.len;
+    return out;
+  };
+  const hash = new Int32Array(buf, at, hashSize).fill(-1);
+  at += hashSize * 4;
+  return {
+    hash,
+    keyOff: u32(u32s.keyOff),
+    rrStart: u32(u32s.rrStart),
+    rrKey: u32(u32s.rrKey),
+    rrTtl: u32(u32s.rrTtl),
+    rdOff: u32(u32s.rdOff),
+    nsecOff: u32(u32s.nsecOff),
+    nsecNode: u32(u32s.nsecNode),
+    nsec3Node: u32(u32s.nsec3Node),
+    keys: u8(u8s.keys),
+    rdata: u8(u8s.rdata),
+    nsecKeys: u8(u8s.nsecKeys),
+  };
 }
 
 /** Compares a[ao, ao+al) with b[bo, bo+bl) as memcmp then length (SQLite's BLOB order). */
@@ -105,81 +190,74 @@ function cmp(a: Uint8Array, ao: number, al: number, b: Uint8Array, bo: number, b
  * with no RR (`rtype` < 0): a patch uses that for an owner the change deleted.
  */
 export class ImageBuilder {
-  private readonly keys = new Bytes();
-  private readonly rdata = new Bytes();
-  private readonly keyOff = new Words();
-  private readonly rrStart = new Words();
-  private readonly rrKey = new Words();
-  private readonly rrTtl = new Words();
-  private readonly rdOff = new Words();
-  private readonly nsec = new Words();
-  private readonly nsec3 = new Words();
+  private readonly s = takeScratch();
   private last: Buffer | undefined;
 
   constructor() {
-    this.keyOff.push(0);
-    this.rrStart.push(0);
-    this.rdOff.push(0);
+    this.s.keyOff.push(0);
+    this.s.rrStart.push(0);
+    this.s.rdOff.push(0);
   }
 
   add(nkey: Buffer, rtype: number, ttl: number, rdata: Buffer): void {
+    const s = this.s;
     const order = this.last ? Buffer.compare(this.last, nkey) : -1;
     if (order > 0) throw new Error('zone image: owners out of order');
-    const owner = this.keyOff.length - 2; // index of the owner being filled, -1 before the first
+    const owner = s.keyOff.length - 2; // index of the owner being filled, -1 before the first
     if (order !== 0) {
-      this.keys.push(nkey);
-      this.keyOff.push(this.keys.len);
-      this.rrStart.push(this.rrKey.length);
+      s.keys.push(nkey);
+      s.keyOff.push(s.keys.len);
+      s.rrStart.push(s.rrKey.length);
       this.last = Buffer.from(nkey);
     }
     if (rtype < 0) return;
     const node = order === 0 ? owner : owner + 1;
-    this.rrKey.push(rtype === TYPE.RRSIG && rdata.length >= 2 ? sigKey(rdata.readUInt16BE(0)) : rtype);
-    this.rrTtl.push(ttl);
-    this.rdata.push(rdata);
-    this.rdOff.push(this.rdata.len);
-    this.rrStart.arr[node + 1] = this.rrKey.length;
-    if (rtype === TYPE.NSEC && this.nsec.last !== node) this.nsec.push(node);
-    if (rtype === TYPE.NSEC3 && this.nsec3.last !== node) this.nsec3.push(node);
+    s.rrKey.push(rtype === TYPE.RRSIG && rdata.length >= 2 ? sigKey(rdata.readUInt16BE(0)) : rtype);
+    s.rrTtl.push(ttl);
+    s.rdata.push(rdata);
+    s.rdOff.push(s.rdata.len);
+    s.rrStart.arr[node + 1] = s.rrKey.length;
+    if (rtype === TYPE.NSEC && s.nsec.last !== node) s.nsec.push(node);
+    if (rtype === TYPE.NSEC3 && s.nsec3.last !== node) s.nsec3.push(node);
   }
 
   finish(): ImageData {
-    const keys = this.keys.buf;
-    const off = this.keyOff.arr;
-    const ck = [...this.nsec.arr.subarray(0, this.nsec.length)]
+    const s = this.s;
+    const keys = s.keys.buf;
+    const off = s.keyOff.arr;
+    const ck = [...s.nsec.arr.subarray(0, s.nsec.length)]
       .map((i) => ({ i, c: canonicalKey(keys.subarray(off[i], off[i + 1])) }))
       .sort((a, b) => Buffer.compare(a.c, b.c));
-    const nsecKeys = new Bytes();
     const nsecOff = [0];
     for (const { c } of ck) {
-      nsecKeys.push(c);
-      nsecOff.push(nsecKeys.len);
+      s.nsecKeys.push(c);
+      nsecOff.push(s.nsecKeys.len);
     }
-    const owners = this.keyOff.length - 1;
+    const owners = s.keyOff.length - 1;
     let size = 16;
     while (size < owners * 2) size *= 2;
-    const hash = new Int32Array(shared ? new SharedArrayBuffer(size * 4) : new ArrayBuffer(size * 4)).fill(
-      -1,
+    const d = pack(
+      {
+        keyOff: s.keyOff,
+        rrStart: s.rrStart,
+        rrKey: s.rrKey,
+        rrTtl: s.rrTtl,
+        rdOff: s.rdOff,
+        nsecOff: Uint32Array.from(nsecOff),
+        nsecNode: Uint32Array.from(ck, (x) => x.i),
+        nsec3Node: s.nsec3,
+      },
+      size,
+      s,
     );
+    const hash = d.hash;
     for (let i = 0; i < owners; i++) {
       let h = fnv(keys, off[i], off[i + 1] - off[i]) & (size - 1);
       while (hash[h] !== -1) h = (h + 1) & (size - 1);
       hash[h] = i;
     }
-    return {
-      hash,
-      keys: u8(keys, this.keys.len),
-      keyOff: u32(this.keyOff),
-      rrStart: u32(this.rrStart),
-      rrKey: u32(this.rrKey),
-      rrTtl: u32(this.rrTtl),
-      rdOff: u32(this.rdOff),
-      rdata: u8(this.rdata.buf, this.rdata.len),
-      nsecKeys: u8(nsecKeys.buf, nsecKeys.len),
-      nsecOff: u32(nsecOff),
-      nsecNode: u32(ck.map((x) => x.i)),
-      nsec3Node: u32(this.nsec3),
-    };
+    giveBack(s);
+    return d;
   }
 }
 
@@ -288,8 +366,14 @@ function nsec3AtOrBefore(d: ImageData, key: Uint8Array): number {
   return lo - 1;
 }
 
-/** Decoded owners kept per image (a few MB at most). */
-const DECODED_MAX = 4096;
+/**
+ * Decoded owners kept, all images of this thread together (a few MB at most). A bound per image
+ * grew with the number of zones: 100 000 zones each keeping its apex were 200 MB.
+ */
+const DECODED_MAX = 16384;
+let decodedCount = 0;
+/** The images holding some of those: all dropped at once when the total reaches the bound. */
+const decodedIn = new Set<ZoneImage>();
 
 /** The owners an IXFR touched, laid over a base image; each replaces the base's node whole. */
 interface Overlay {
@@ -324,9 +408,10 @@ const larger = (a: Buffer | undefined, b: Buffer | undefined): Buffer | undefine
 export class ZoneImage implements ZoneReader {
   /**
    * Owners decoded before (the apex — the first owner, it prefixes every key — NS and MX targets,
-   * popular names): the image never changes, so a decoded node stays right. Bounded; cleared when full.
+   * popular names): the image never changes, so a decoded node stays right. Made on first use;
+   * bounded over all images (remember()).
    */
-  private readonly decoded = new Map<number, Node>();
+  private decoded: Map<number, Node> | undefined;
 
   private constructor(
     readonly base: ImageData,
@@ -375,12 +460,30 @@ export class ZoneImage implements ZoneReader {
     }
     const i = findOwner(this.base, nkey);
     if (i < 0) return new Map();
-    let node = this.decoded.get(i);
-    if (!node) {
-      if (this.decoded.size >= DECODED_MAX) this.decoded.clear();
-      node = decodeNode(this.base, i);
-      this.decoded.set(i, node);
+    return this.decoded?.get(i) ?? this.decode(i);
+  }
+
+  /** This version is no longer served: its decoded owners go now, not at the next clear. */
+  retire(): void {
+    if (!this.decoded) return;
+    decodedCount -= this.decoded.size;
+    this.decoded = undefined;
+    decodedIn.delete(this);
+  }
+
+  private decode(i: number): Node {
+    const node = decodeNode(this.base, i);
+    if (decodedCount >= DECODED_MAX) {
+      for (const z of decodedIn) z.decoded = undefined;
+      decodedIn.clear();
+      decodedCount = 0;
     }
+    if (!this.decoded) {
+      this.decoded = new Map();
+      decodedIn.add(this);
+    }
+    this.decoded.set(i, node);
+    decodedCount++;
     return node;
   }
 

@@ -80,6 +80,7 @@ export class ZoneTable implements ZoneFinder {
   install(update: ImageUpdate | { zone: string; error: string }): void {
     const e = this.byName.get(update.zone);
     if (!e) return;
+    e.image?.retire();
     if ('error' in update) e.image = undefined;
     else if (update.kind === 'base') e.image = ZoneImage.of(update.data, update.serial);
     else e.image = e.image?.withPatch(update.data, update.serial);
@@ -144,6 +145,7 @@ export class ZoneTable implements ZoneFinder {
     this.byName.delete(name);
     this.byApex.delete(e.view.apex.toString('latin1'));
     e.state = 'never_loaded';
+    e.image?.retire();
     e.image = undefined;
     this.apexLabels[labelCount(e.view.apex)]--;
     while (this.maxLabels > 0 && !this.apexLabels[this.maxLabels]) this.maxLabels--;

@@ -89,6 +89,29 @@ describe('zone image (answer/zone-image.ts) reads like SQLite', () => {
     assert.ok(base.rdata.buffer instanceof SharedArrayBuffer);
   });
 
+  it('one buffer per image, its arrays side by side without overlap', () => {
+    const arrays = Object.values(base) as Uint8Array[];
+    for (const a of arrays) assert.equal(a.buffer, base.keys.buffer);
+    const ranges = arrays.map((a) => [a.byteOffset, a.byteOffset + a.byteLength]).sort((x, y) => x[0] - y[0]);
+    for (let i = 1; i < ranges.length; i++) assert.ok(ranges[i][0] >= ranges[i - 1][1], 'arrays overlap');
+    assert.equal(ranges[ranges.length - 1][1], base.keys.buffer.byteLength);
+  });
+
+  it('builds reusing the scratch of the one before keep nothing of each other', () => {
+    const small = new ZoneStore(':memory:');
+    try {
+      small.replaceZone(ZONE, zoneAt(2, owners.slice(0, 5)), { serial: 2, primary: 'test', now: 0 });
+      const a = small.snapshot(() => buildImage(small.scanZone(ZONE)));
+      const b = store.snapshot(() => buildImage(store.scanZone(ZONE)));
+      const c = small.snapshot(() => buildImage(small.scanZone(ZONE)));
+      assertSame(small.reader(ZONE), ZoneImage.of(a, 2), probes(owners));
+      assertSame(sql, ZoneImage.of(b, 1), probes(owners));
+      assert.deepEqual(c, a);
+    } finally {
+      small.close();
+    }
+  });
+
   it('IXFR patches laid over the base: deleted owners, new owners, changed NSEC/NSEC3 chains', () => {
     let image = ZoneImage.of(base, 1);
     let live = [...owners];
