@@ -8,7 +8,12 @@
  *   - restart with N stored zones: time to the first member's answer, and to all;
  *   - for ns2: dnsperf qps over queries spread across all zones vs queries to one zone.
  *
- *   node --import tsx bench/zones.ts [--zones 10000] [--seconds 10] [--keep]
+ *   node --import tsx bench/zones.ts [--zones 10000] [--seconds 10] [--limit 900] [--no-bind] [--no-qps] [--keep]
+ *
+ * RSS is read twice: 2 s after the last zone answers, and once it has settled (V8 gives back the
+ * heap a load grew within a minute or so of quiet; read when two readings 10 s apart differ by
+ * less than 2 %, at most 180 s after). `--no-bind` skips the BIND secondary (at 100 000 zones it
+ * takes hours to converge), `--no-qps` the dnsperf rounds; `--limit` bounds each convergence, s.
  */
 import dgram from 'node:dgram';
 import fs from 'node:fs';
@@ -27,6 +32,9 @@ const arg = (name: string, def: number) => {
 const N = arg('zones', 10_000);
 const SECONDS = arg('seconds', 10);
 const KEEP = process.argv.includes('--keep');
+const BIND = !process.argv.includes('--no-bind');
+const QPS = !process.argv.includes('--no-qps');
+const LIMIT_MS = arg('limit', 900) * 1000;
 const CAT = 'catalog.bench';
 const zoneName = (i: number) => `z${i}.bench`;
 /** One zone holding as many names as all members together: the one-zone qps baseline. */
@@ -79,7 +87,7 @@ function catalogText(): string {
   return `${lines.join('\n')}\n`;
 }
 
-/** A SOA query for zone i with ID i (N ≤ 65535). */
+/** A SOA query for zone i (its ID i's low 16 bits: the reply's question names the zone). */
 function soaQuery(i: number): Buffer {
   const labels = zoneName(i).split('.');
   const name = Buffer.concat([
@@ -87,7 +95,7 @@ function soaQuery(i: number): Buffer {
     Buffer.from([0]),
   ]);
   const h = Buffer.alloc(12);
-  h.writeUInt16BE(i, 0);
+  h.writeUInt16BE(i & 0xffff, 0);
   h.writeUInt16BE(1, 4);
   return Buffer.concat([h, name, Buffer.from([0, 6, 0, 1])]);
 }
@@ -106,7 +114,8 @@ async function allAnswer(
     const ok = (m[2] & 0x04) !== 0 && (m[3] & 0x0f) === 0 && m.readUInt16BE(6) > 0;
     if (!ok) return;
     if (Number.isNaN(first)) first = performance.now() - t0;
-    done.add(m.readUInt16BE(0));
+    // The question's first label is z<i> (zoneName).
+    done.add(Number(m.toString('latin1', 14, 13 + m[12])));
   });
   sock.on('error', () => undefined);
   await new Promise<void>((r) => sock.bind(0, HOST, () => r()));
@@ -151,24 +160,38 @@ function duMiB(dir: string): number {
 interface Run {
   convergeMs: number;
   rssMiB: number;
+  settledRssMiB: number;
   diskMiB: number;
   restartFirstMs: number;
   restartAllMs: number;
 }
 
+/** RSS once two readings 10 s apart are within 2 % (at most 180 s). */
+async function settledRss(pid: number): Promise<number> {
+  let last = rssMiB(pid);
+  for (let waited = 0; waited < 180_000; waited += 10_000) {
+    await sleep(10_000);
+    const now = rssMiB(pid);
+    if (Math.abs(now - last) < last * 0.02) return now;
+    last = now;
+  }
+  return last;
+}
+
 async function measure(name: string, start: () => Proc, port: number, dataDir: string): Promise<Run> {
   const t0 = performance.now();
   let proc = start();
-  const converge = await allAnswer(port, t0, 600_000);
+  const converge = await allAnswer(port, t0, LIMIT_MS);
   await sleep(2000); // writes settle (ns2's text backlog, BIND's zone files)
   const run: Partial<Run> = { convergeMs: converge.all, rssMiB: rssMiB(proc.pid), diskMiB: duMiB(dataDir) };
+  run.settledRssMiB = await settledRss(proc.pid);
   console.log(
-    `${name}: all ${N} zones answer after ${(converge.all / 1000).toFixed(1)} s; RSS ${run.rssMiB?.toFixed(0)} MiB; disk ${run.diskMiB?.toFixed(1)} MiB`,
+    `${name}: all ${N} zones answer after ${(converge.all / 1000).toFixed(1)} s; RSS ${run.rssMiB?.toFixed(0)} MiB, settled ${run.settledRssMiB.toFixed(0)} MiB; disk ${run.diskMiB?.toFixed(1)} MiB`,
   );
   await proc.stop('SIGTERM', 30_000);
   const t1 = performance.now();
   proc = start();
-  const again = await allAnswer(port, t1, 600_000);
+  const again = await allAnswer(port, t1, LIMIT_MS);
   run.restartFirstMs = again.first;
   run.restartAllMs = again.all;
   console.log(
@@ -176,6 +199,59 @@ async function measure(name: string, start: () => Proc, port: number, dataDir: s
   );
   await proc.stop('SIGTERM', 30_000);
   return run as Run;
+}
+
+/** dnsperf on ns2 (restarted once more): every zone vs one zone, same names within a zone. */
+async function dnsperfRounds(
+  dir: string,
+  ndir: string,
+  ns2Port: number,
+  primaryPort: number,
+): Promise<Record<string, number>> {
+  const proc = spawnNs2({
+    dir: ndir,
+    port: ns2Port,
+    cpus: '0',
+    config: { workers: 1, catalogs: [{ name: CAT, primaries: [{ address: HOST, port: primaryPort }] }] },
+  }).proc;
+  await allAnswer(ns2Port, performance.now(), 60_000);
+  // Zone images are built in the background after a start (answers come from SQLite until
+  // then): measure once they are.
+  await sleep(15_000);
+  // The same number of distinct questions both ways: 6 names in each of N zones, or 6 × N
+  // names in one zone.
+  const spread = path.join(dir, 'spread.txt');
+  const single = path.join(dir, 'single.txt');
+  const question = (k: number) => ({ zone: (k * 7919) % N, name: k % NAMES.length });
+  const lines = (text: (q: { zone: number; name: number }) => string) =>
+    Array.from({ length: 100_000 }, (_, k) => `${text(question(k))} A`).join('\n');
+  fs.writeFileSync(
+    spread,
+    `${lines(({ zone, name }) => (NAMES[name] === '@' ? zoneName(zone) : `${NAMES[name]}.${zoneName(zone)}`))}\n`,
+  );
+  fs.writeFileSync(single, `${lines(({ zone, name }) => `n${zone * NAMES.length + name}.${ONE}`)}\n`);
+  const perf = async (file: string, tag: string) =>
+    runDnsperf({
+      port: ns2Port,
+      queryFile: file,
+      seconds: SECONDS,
+      cpus: '1',
+      outFile: path.join(dir, `${tag}.out`),
+      cwd: dir,
+    });
+  const qps: Record<string, number> = {};
+  for (const round of [1, 2]) {
+    for (const [tag, file] of [
+      ['spread', spread],
+      ['single', single],
+    ] as const) {
+      const r = await perf(file, `${tag}${round}`);
+      qps[tag] = Math.max(qps[tag] ?? 0, r.qps);
+      console.log(`ns2 qps ${tag} (round ${round}): ${r.qps.toFixed(0)}, lost ${r.lost}`);
+    }
+  }
+  await proc.stop('SIGTERM', 30_000);
+  return qps;
 }
 
 async function main(): Promise<void> {
@@ -217,80 +293,46 @@ async function main(): Promise<void> {
       ndir,
     );
 
-    // dnsperf on ns2 (restarted once more): every zone vs one zone, same names within a zone.
-    const proc = spawnNs2({
-      dir: ndir,
-      port: ns2Port,
-      cpus: '0',
-      config: { workers: 1, catalogs: [{ name: CAT, primaries: [{ address: HOST, port: primaryPort }] }] },
-    }).proc;
-    await allAnswer(ns2Port, performance.now(), 60_000);
-    // Zone images are built in the background after a start (answers come from SQLite until
-    // then): measure once they are.
-    await sleep(15_000);
-    // The same number of distinct questions both ways: 6 names in each of N zones, or 6 × N
-    // names in one zone.
-    const spread = path.join(dir, 'spread.txt');
-    const single = path.join(dir, 'single.txt');
-    const question = (k: number) => ({ zone: (k * 7919) % N, name: k % NAMES.length });
-    const lines = (text: (q: { zone: number; name: number }) => string) =>
-      Array.from({ length: 100_000 }, (_, k) => `${text(question(k))} A`).join('\n');
-    fs.writeFileSync(
-      spread,
-      `${lines(({ zone, name }) => (NAMES[name] === '@' ? zoneName(zone) : `${NAMES[name]}.${zoneName(zone)}`))}\n`,
-    );
-    fs.writeFileSync(single, `${lines(({ zone, name }) => `n${zone * NAMES.length + name}.${ONE}`)}\n`);
-    const perf = async (file: string, tag: string) =>
-      runDnsperf({
-        port: ns2Port,
-        queryFile: file,
-        seconds: SECONDS,
-        cpus: '1',
-        outFile: path.join(dir, `${tag}.out`),
-        cwd: dir,
-      });
-    const qps: Record<string, number> = {};
-    for (const round of [1, 2]) {
-      for (const [tag, file] of [
-        ['spread', spread],
-        ['single', single],
-      ] as const) {
-        const r = await perf(file, `${tag}${round}`);
-        qps[tag] = Math.max(qps[tag] ?? 0, r.qps);
-        console.log(`ns2 qps ${tag} (round ${round}): ${r.qps.toFixed(0)}, lost ${r.lost}`);
-      }
-    }
-    await proc.stop('SIGTERM', 30_000);
+    const qps = QPS ? await dnsperfRounds(dir, ndir, ns2Port, primaryPort) : undefined;
 
     // BIND 9.18 secondary consuming the same catalog, pinned the same way.
-    const bdir = path.join(dir, 'bind');
-    fs.mkdirSync(bdir, { recursive: true });
-    const bindPort = await freePort();
-    const conf = path.join(bdir, 'named.conf');
-    fs.writeFileSync(conf, catalogConsumerConf(bdir, bindPort, CAT, primaryPort, true));
-    const bind = await measure(
-      'BIND',
-      () =>
-        startProc('named-secondary', 'named', ['-g', '-n', '1', '-c', conf], {
-          cwd: bdir,
-          logFile: path.join(bdir, 'named.log'),
-          cpus: '0',
-        }),
-      bindPort,
-      bdir,
-    );
+    let bind: Run | undefined;
+    if (BIND) {
+      const bdir = path.join(dir, 'bind');
+      fs.mkdirSync(bdir, { recursive: true });
+      const bindPort = await freePort();
+      const conf = path.join(bdir, 'named.conf');
+      fs.writeFileSync(conf, catalogConsumerConf(bdir, bindPort, CAT, primaryPort, true));
+      bind = await measure(
+        'BIND',
+        () =>
+          startProc('named-secondary', 'named', ['-g', '-n', '1', '-c', conf], {
+            cwd: bdir,
+            logFile: path.join(bdir, 'named.log'),
+            cpus: '0',
+          }),
+        bindPort,
+        bdir,
+      );
+    }
 
-    const row = (label: string, a: number, b: number, unit: string) =>
-      `| ${label} | ${a.toFixed(unit === 'MiB' ? 1 : 0)} ${unit} | ${b.toFixed(unit === 'MiB' ? 1 : 0)} ${unit} | ${(a / b).toFixed(2)} |`;
+    const fmt = (v: number, unit: string) => `${v.toFixed(unit === 'MiB' ? 1 : 0)} ${unit}`;
+    const row = (label: string, a: number, b: number | undefined, unit: string) =>
+      `| ${label} | ${fmt(a, unit)} | ${b === undefined ? '—' : fmt(b, unit)} | ${b === undefined ? '—' : (a / b).toFixed(2)} |`;
     const table = [
       `| ${N} zones from a catalog | ns2 | BIND 9.18 | ns2/BIND |`,
       '|---|---|---|---|',
-      row('empty → every zone answers', ns2.convergeMs, bind.convergeMs, 'ms'),
-      row('RSS after', ns2.rssMiB, bind.rssMiB, 'MiB'),
-      row('on disk', ns2.diskMiB, bind.diskMiB, 'MiB'),
-      row('restart → first answer', ns2.restartFirstMs, bind.restartFirstMs, 'ms'),
-      row('restart → every zone answers', ns2.restartAllMs, bind.restartAllMs, 'ms'),
-      `| ns2 qps, queries spread over all zones vs one zone | ${qps.spread.toFixed(0)} | ${qps.single.toFixed(0)} (one zone, as many names) | ${(qps.spread / qps.single).toFixed(2)} |`,
+      row('empty → every zone answers', ns2.convergeMs, bind?.convergeMs, 'ms'),
+      row('RSS 2 s after', ns2.rssMiB, bind?.rssMiB, 'MiB'),
+      row('RSS settled', ns2.settledRssMiB, bind?.settledRssMiB, 'MiB'),
+      row('on disk', ns2.diskMiB, bind?.diskMiB, 'MiB'),
+      row('restart → first answer', ns2.restartFirstMs, bind?.restartFirstMs, 'ms'),
+      row('restart → every zone answers', ns2.restartAllMs, bind?.restartAllMs, 'ms'),
+      ...(qps
+        ? [
+            `| ns2 qps, queries spread over all zones vs one zone | ${qps.spread.toFixed(0)} | ${qps.single.toFixed(0)} (one zone, as many names) | ${(qps.spread / qps.single).toFixed(2)} |`,
+          ]
+        : []),
     ].join('\n');
     console.log(`\n${table}`);
     const file = writeResults('zones', { at: timestamp(), zones: N, ns2, bind, qps, table });
