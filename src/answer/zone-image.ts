@@ -17,28 +17,43 @@ import { canonicalKey } from '../dns/dnssec.js';
 import { TYPE } from '../dns/types.js';
 import { type StoredRRset, sigKey, type ZoneReader } from '../store/zone-store.js';
 
-/** The arrays of one image; structured-cloneable, shared (not copied) across threads. */
+/**
+ * One image: a single buffer (shared across threads, not copied) seen as words `w` and bytes `b`,
+ * and where each array lies in it. Two views per image, not one per array: every view is an
+ * object in each thread holding the image (~100 bytes), and at 100 000 zones twelve of them per
+ * image were a third of the main thread's heap. Structured-cloneable.
+ */
 export interface ImageData {
-  /** Owner nkeys concatenated in sorted order; owner i is keys[keyOff[i], keyOff[i+1]). */
-  keys: Uint8Array;
-  keyOff: Uint32Array;
-  /** RRs of owner i are rrStart[i] .. rrStart[i+1]-1, in stored order. */
-  rrStart: Uint32Array;
+  w: Uint32Array;
+  b: Uint8Array;
+  owners: number;
+  /** Word offsets into `w`. Owner i's nkey is b[keys + w[keyOff+i], keys + w[keyOff+i+1]). */
+  keyOff: number;
+  /** RRs of owner i are w[rrStart+i] .. w[rrStart+i+1]-1, in stored order. */
+  rrStart: number;
   /** RRset key of each RR: the type, or sigKey(covered) for an RRSIG (store/zone-store.ts). */
-  rrKey: Uint32Array;
-  rrTtl: Uint32Array;
-  /** rdata of RR r is rdata[rdOff[r], rdOff[r+1]). */
-  rdOff: Uint32Array;
-  rdata: Uint8Array;
-  /** Owners holding an NSEC, sorted by canonical key: ckeys concatenated + owner index. */
-  nsecKeys: Uint8Array;
-  nsecOff: Uint32Array;
-  nsecNode: Uint32Array;
+  rrKey: number;
+  rrTtl: number;
+  /** rdata of RR r is b[rdata + w[rdOff+r], rdata + w[rdOff+r+1]). */
+  rdOff: number;
+  /** Owners holding an NSEC, sorted by canonical key: ckeys concatenated (nsecKeys) + owner index. */
+  nsecOff: number;
+  nsecNode: number;
+  nsecCount: number;
   /** Owners holding an NSEC3, in owner order. */
-  nsec3Node: Uint32Array;
-  /** Open-addressing hash of the owners (index or -1; size a power of two ≥ 2 × owners). */
-  hash: Int32Array;
+  nsec3Node: number;
+  nsec3Count: number;
+  /** Open-addressing hash of the owners (index or FREE; size a power of two ≥ 2 × owners). */
+  hash: number;
+  hashMask: number;
+  /** Byte offsets into `b`. */
+  keys: number;
+  rdata: number;
+  nsecKeys: number;
 }
+
+/** A free hash slot. */
+const FREE = 0xffffffff;
 
 type Node = Map<number, StoredRRset>;
 
@@ -136,42 +151,50 @@ function giveBack(s: Scratch): void {
  * store record, a malloc chunk), which dominated small zones.
  */
 function pack(
-  u32s: { [K in Exclude<keyof ImageData, 'keys' | 'rdata' | 'nsecKeys' | 'hash'>]: Words | Uint32Array },
+  u32s: Record<
+    'keyOff' | 'rrStart' | 'rrKey' | 'rrTtl' | 'rdOff' | 'nsecOff' | 'nsecNode' | 'nsec3Node',
+    Words | Uint32Array
+  >,
   hashSize: number,
   u8s: { keys: Bytes; rdata: Bytes; nsecKeys: Bytes },
-): Omit<ImageData, 'hash'> & { hash: Int32Array } {
-  const words = Object.values(u32s).reduce((n, w) => n + w.length, hashSize);
-  const bytes = u8s.keys.len + u8s.rdata.len + u8s.nsecKeys.len;
-  const size = words * 4 + bytes;
+): ImageData {
+  const words = Object.values(u32s).reduce((n, a) => n + a.length, hashSize);
+  const size = words * 4 + u8s.keys.len + u8s.rdata.len + u8s.nsecKeys.len;
   const buf = shared ? new SharedArrayBuffer(size) : new ArrayBuffer(size);
-  let at = 0;
-  const u32 = (w: Words | Uint32Array): Uint32Array => {
-    const out = new Uint32Array(buf, at, w.length);
-    out.set(w instanceof Words ? w.arr.subarray(0, w.length) : w);
-    at += w.length * 4;
-    return out;
+  const w = new Uint32Array(buf, 0, words);
+  const b = new Uint8Array(buf);
+  w.fill(FREE, 0, hashSize);
+  let at = hashSize;
+  const put32 = (a: Words | Uint32Array): number => {
+    w.set(a instanceof Words ? a.arr.subarray(0, a.length) : a, at);
+    at += a.length;
+    return at - a.length;
   };
-  const u8 = (b: Bytes): Uint8Array => {
-    const out = new Uint8Array(buf, at, b.len);
-    out.set(b.buf.subarray(0, b.len));
-    at += b.len;
-    return out;
+  let byte = words * 4;
+  const put8 = (a: Bytes): number => {
+    b.set(a.buf.subarray(0, a.len), byte);
+    byte += a.len;
+    return byte - a.len;
   };
-  const hash = new Int32Array(buf, at, hashSize).fill(-1);
-  at += hashSize * 4;
   return {
-    hash,
-    keyOff: u32(u32s.keyOff),
-    rrStart: u32(u32s.rrStart),
-    rrKey: u32(u32s.rrKey),
-    rrTtl: u32(u32s.rrTtl),
-    rdOff: u32(u32s.rdOff),
-    nsecOff: u32(u32s.nsecOff),
-    nsecNode: u32(u32s.nsecNode),
-    nsec3Node: u32(u32s.nsec3Node),
-    keys: u8(u8s.keys),
-    rdata: u8(u8s.rdata),
-    nsecKeys: u8(u8s.nsecKeys),
+    w,
+    b,
+    owners: u32s.keyOff.length - 1,
+    hash: 0,
+    hashMask: hashSize - 1,
+    keyOff: put32(u32s.keyOff),
+    rrStart: put32(u32s.rrStart),
+    rrKey: put32(u32s.rrKey),
+    rrTtl: put32(u32s.rrTtl),
+    rdOff: put32(u32s.rdOff),
+    nsecOff: put32(u32s.nsecOff),
+    nsecNode: put32(u32s.nsecNode),
+    nsecCount: u32s.nsecNode.length,
+    nsec3Node: put32(u32s.nsec3Node),
+    nsec3Count: u32s.nsec3Node.length,
+    keys: put8(u8s.keys),
+    rdata: put8(u8s.rdata),
+    nsecKeys: put8(u8s.nsecKeys),
   };
 }
 
@@ -250,11 +273,11 @@ export class ImageBuilder {
       size,
       s,
     );
-    const hash = d.hash;
+    const w = d.w;
     for (let i = 0; i < owners; i++) {
       let h = fnv(keys, off[i], off[i + 1] - off[i]) & (size - 1);
-      while (hash[h] !== -1) h = (h + 1) & (size - 1);
-      hash[h] = i;
+      while (w[h] !== FREE) h = (h + 1) & (size - 1);
+      w[h] = i;
     }
     giveBack(s);
     return d;
@@ -282,7 +305,7 @@ export function buildImage(rows: Iterable<[Buffer, number, number, Buffer]>): Im
 }
 
 /** Owners an image holds. */
-export const ownerCount = (d: ImageData): number => d.keyOff.length - 1;
+export const ownerCount = (d: ImageData): number => d.owners;
 
 /** FNV-1a over b[off, off+len). */
 function fnv(b: Uint8Array, off: number, len: number): number {
@@ -293,78 +316,91 @@ function fnv(b: Uint8Array, off: number, len: number): number {
 
 /** Index of the owner `key` in `d`, or -1: one hash probe or a few, one comparison. */
 function findOwner(d: ImageData, key: Uint8Array): number {
-  const mask = d.hash.length - 1;
+  const w = d.w;
+  const mask = d.hashMask;
+  const ko = d.keyOff;
   for (let h = fnv(key, 0, key.length) & mask; ; h = (h + 1) & mask) {
-    const i = d.hash[h];
-    if (i < 0) return -1;
-    const s = d.keyOff[i];
-    if (cmp(d.keys, s, d.keyOff[i + 1] - s, key, 0, key.length) === 0) return i;
+    const i = w[d.hash + h];
+    if (i === FREE) return -1;
+    const s = w[ko + i];
+    if (cmp(d.b, d.keys + s, w[ko + i + 1] - s, key, 0, key.length) === 0) return i;
   }
 }
 
 /** Index of the first owner sorting after `key` (may be ownerCount). */
 function firstAfter(d: ImageData, key: Uint8Array): number {
+  const w = d.w;
+  const ko = d.keyOff;
   let lo = 0;
-  let hi = d.keyOff.length - 1;
+  let hi = d.owners;
   while (lo < hi) {
     const mid = (lo + hi) >>> 1;
-    const s = d.keyOff[mid];
-    if (cmp(d.keys, s, d.keyOff[mid + 1] - s, key, 0, key.length) <= 0) lo = mid + 1;
+    const s = w[ko + mid];
+    if (cmp(d.b, d.keys + s, w[ko + mid + 1] - s, key, 0, key.length) <= 0) lo = mid + 1;
     else hi = mid;
   }
   return lo;
 }
 
 function ownerKey(d: ImageData, i: number): Buffer {
-  return Buffer.from(d.keys.buffer, d.keys.byteOffset + d.keyOff[i], d.keyOff[i + 1] - d.keyOff[i]);
+  const s = d.w[d.keyOff + i];
+  return Buffer.from(d.b.buffer, d.b.byteOffset + d.keys + s, d.w[d.keyOff + i + 1] - s);
 }
 
 function hasPrefix(d: ImageData, i: number, prefix: Uint8Array): boolean {
-  const s = d.keyOff[i];
-  const len = d.keyOff[i + 1] - s;
-  return len > prefix.length && cmp(d.keys, s, prefix.length, prefix, 0, prefix.length) === 0;
+  const s = d.w[d.keyOff + i];
+  const len = d.w[d.keyOff + i + 1] - s;
+  return len > prefix.length && cmp(d.b, d.keys + s, prefix.length, prefix, 0, prefix.length) === 0;
 }
 
 function decodeNode(d: ImageData, i: number): Node {
   const out: Node = new Map();
-  const rdBuf = d.rdata.buffer;
-  const base = d.rdata.byteOffset;
-  for (let r = d.rrStart[i]; r < d.rrStart[i + 1]; r++) {
-    const rdata = Buffer.from(rdBuf, base + d.rdOff[r], d.rdOff[r + 1] - d.rdOff[r]);
-    const k = d.rrKey[r];
+  const w = d.w;
+  const rdBuf = d.b.buffer;
+  const base = d.b.byteOffset + d.rdata;
+  for (let r = w[d.rrStart + i]; r < w[d.rrStart + i + 1]; r++) {
+    const start = w[d.rdOff + r];
+    const rdata = Buffer.from(rdBuf, base + start, w[d.rdOff + r + 1] - start);
+    const k = w[d.rrKey + r];
     const set = out.get(k);
     if (set) set.rdatas.push(rdata);
-    else out.set(k, { ttl: d.rrTtl[r], rdatas: [rdata] });
+    else out.set(k, { ttl: w[d.rrTtl + r], rdatas: [rdata] });
   }
   return out;
 }
 
-/** Predecessor-or-equal of `key` among d.nsecKeys: index into nsecNode, or -1. */
+/** Predecessor-or-equal of `key` among the NSEC owners' canonical keys: an NSEC index, or -1. */
 function nsecAtOrBefore(d: ImageData, ckey: Uint8Array): number {
+  const w = d.w;
   let lo = 0;
-  let hi = d.nsecNode.length;
+  let hi = d.nsecCount;
   while (lo < hi) {
     const mid = (lo + hi) >>> 1;
-    const s = d.nsecOff[mid];
-    if (cmp(d.nsecKeys, s, d.nsecOff[mid + 1] - s, ckey, 0, ckey.length) <= 0) lo = mid + 1;
+    const s = w[d.nsecOff + mid];
+    if (cmp(d.b, d.nsecKeys + s, w[d.nsecOff + mid + 1] - s, ckey, 0, ckey.length) <= 0) lo = mid + 1;
     else hi = mid;
   }
   return lo - 1;
 }
 
-/** Predecessor-or-equal of `key` among the NSEC3 owners: index into nsec3Node, or -1. */
+/** Predecessor-or-equal of `key` among the NSEC3 owners: an NSEC3 index, or -1. */
 function nsec3AtOrBefore(d: ImageData, key: Uint8Array): number {
+  const w = d.w;
   let lo = 0;
-  let hi = d.nsec3Node.length;
+  let hi = d.nsec3Count;
   while (lo < hi) {
     const mid = (lo + hi) >>> 1;
-    const i = d.nsec3Node[mid];
-    const s = d.keyOff[i];
-    if (cmp(d.keys, s, d.keyOff[i + 1] - s, key, 0, key.length) <= 0) lo = mid + 1;
+    const i = w[d.nsec3Node + mid];
+    const s = w[d.keyOff + i];
+    if (cmp(d.b, d.keys + s, w[d.keyOff + i + 1] - s, key, 0, key.length) <= 0) lo = mid + 1;
     else hi = mid;
   }
   return lo - 1;
 }
+
+/** Owner index of NSEC j / NSEC3 j. */
+const nsecNode = (d: ImageData, j: number): number => d.w[d.nsecNode + j];
+const nsec3Node = (d: ImageData, j: number): number => d.w[d.nsec3Node + j];
 
 /**
  * Decoded owners kept, all images of this thread together (a few MB at most). A bound per image
@@ -510,19 +546,20 @@ export class ZoneImage implements ZoneReader {
   nsecOwner(ckey: Buffer): Buffer | undefined {
     const d = this.base;
     let j = nsecAtOrBefore(d, ckey);
-    while (j >= 0 && this.overlay && this.shadow(d.nsecNode[j])) j--;
-    const fromBase = j >= 0 ? d.nsecKeys.subarray(d.nsecOff[j], d.nsecOff[j + 1]) : undefined;
+    while (j >= 0 && this.overlay && this.shadow(nsecNode(d, j))) j--;
+    const fromBase =
+      j >= 0 ? d.b.subarray(d.nsecKeys + d.w[d.nsecOff + j], d.nsecKeys + d.w[d.nsecOff + j + 1]) : undefined;
     const fromOverlay = this.overlay ? atOrBefore(this.overlay.nsec, ckey, (x) => x.ckey) : undefined;
-    if (!fromOverlay) return j >= 0 ? ownerKey(d, d.nsecNode[j]) : undefined;
+    if (!fromOverlay) return j >= 0 ? ownerKey(d, nsecNode(d, j)) : undefined;
     if (!fromBase || Buffer.compare(fromOverlay.ckey, Buffer.from(fromBase)) >= 0) return fromOverlay.nkey;
-    return ownerKey(d, d.nsecNode[j]);
+    return ownerKey(d, nsecNode(d, j));
   }
 
   nsec3Owner(nkey: Buffer): Buffer | undefined {
     const d = this.base;
     const pick = (j: number): Buffer | undefined => {
-      while (j >= 0 && this.overlay && this.shadow(d.nsec3Node[j])) j--;
-      return j >= 0 ? ownerKey(d, d.nsec3Node[j]) : undefined;
+      while (j >= 0 && this.overlay && this.shadow(nsec3Node(d, j))) j--;
+      return j >= 0 ? ownerKey(d, nsec3Node(d, j)) : undefined;
     };
     const ov = this.overlay?.nsec3 ?? [];
     const hit = larger(
@@ -530,6 +567,6 @@ export class ZoneImage implements ZoneReader {
       atOrBefore(ov, nkey, (k) => k),
     );
     // RFC 5155 §7.2: the hash sorts before every owner: the last NSEC3 covers it (wrap-around).
-    return hit ?? larger(pick(d.nsec3Node.length - 1), ov[ov.length - 1]);
+    return hit ?? larger(pick(d.nsec3Count - 1), ov[ov.length - 1]);
   }
 }
