@@ -107,7 +107,7 @@ interface Scratch {
 
 /**
  * The scratch of the last finished build, for the next one. The writer builds thousands of small
- * images back to back: fresh scratch each time was ~50 KB of short-lived buffers per image,
+ * images back to back: fresh scratch each time was ~240 KB of short-lived buffers per image,
  * interleaved in malloc's arena with the long-lived images — fragmentation that stayed in RSS.
  * A builder left unfinished (a failed scan) just takes its scratch with it.
  */
