@@ -266,7 +266,6 @@ type Reply =
   | ({ id: number; ok: true } & Performed)
   | { id: number; ok: false; name: string; message: string };
 
-/** Writes in a worker thread with its own connection to the database file. */
 /**
  * The writer's young generation, small: V8's default one sat mostly empty between transfers,
  * resident (at 10 000 zones the writer's heap was 51 MB committed for 13 MB live; 30 MB with
@@ -274,6 +273,7 @@ type Reply =
  */
 const WRITER_HEAP = { maxYoungGenerationSizeMb: 8 };
 
+/** Writes in a worker thread with its own connection to the database file. */
 export class WorkerWriter implements StoreWriter {
   private readonly worker: Worker;
   private seq = 0;
