@@ -7,23 +7,20 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import pino from 'pino';
-import { textToName } from '../../src/dns/name.js';
 import { QueryHandler } from '../../src/serve/handler.js';
-import { ZoneTable } from '../../src/serve/zone-table.js';
-import { ZoneStore } from '../../src/store/zone-store.js';
+import type { ZoneStore } from '../../src/store/zone-store.js';
 import { rng, validQuery } from '../fuzz/packets.js';
+import { exampleTable } from '../harness/example-table.js';
 import { mutate } from '../harness/mutations.js';
-import { exampleZone } from '../harness/records.js';
 
 let store: ZoneStore;
 let cached: QueryHandler;
 let uncached: QueryHandler;
 
 before(() => {
-  store = new ZoneStore(':memory:');
-  store.replaceZone('example.test', exampleZone(), { serial: 1, primary: 'test', now: 0 });
-  const table = new ZoneTable();
-  table.add('example.test', textToName('example.test'), store, { state: 'ok' });
+  const made = exampleTable();
+  store = made.store;
+  const table = made.table;
   const secret = Buffer.alloc(16, 7);
   const now = () => 1_800_000_000;
   const log = pino({ level: 'silent' });

@@ -2,20 +2,18 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { DEFAULT_POLICY, minimalBits } from '../../src/answer/minimal.js';
 import { RCODE } from '../../src/dns/message.js';
-import { nameToText, textToName } from '../../src/dns/name.js';
+import { nameToText } from '../../src/dns/name.js';
 import { type LookupResult, lookup } from '../../src/serve/lookup.js';
-import { ZoneTable } from '../../src/serve/zone-table.js';
-import { ZoneStore } from '../../src/store/zone-store.js';
-import { exampleZone, n, TYPES } from '../harness/records.js';
+import type { ZoneTable } from '../../src/serve/zone-table.js';
+import type { ZoneStore } from '../../src/store/zone-store.js';
+import { exampleTable } from '../harness/example-table.js';
+import { n, TYPES } from '../harness/records.js';
 
 let store: ZoneStore;
 let table: ZoneTable;
 
 before(() => {
-  store = new ZoneStore(':memory:');
-  store.replaceZone('example.test', exampleZone(), { serial: 1, primary: 'test', now: 0 });
-  table = new ZoneTable();
-  table.add('example.test', textToName('example.test'), store, { state: 'ok' });
+  ({ store, table } = exampleTable());
 });
 after(() => store.close());
 

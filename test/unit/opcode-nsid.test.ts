@@ -10,9 +10,9 @@ import { nsidPayload, OPTION, parseOptions } from '../../src/dns/edns.js';
 import { parseMessage } from '../../src/dns/message.js';
 import { textToName } from '../../src/dns/name.js';
 import { QueryHandler } from '../../src/serve/handler.js';
-import { ZoneTable } from '../../src/serve/zone-table.js';
-import { ZoneStore } from '../../src/store/zone-store.js';
-import { exampleZone } from '../harness/records.js';
+import type { ZoneTable } from '../../src/serve/zone-table.js';
+import type { ZoneStore } from '../../src/store/zone-store.js';
+import { exampleTable } from '../harness/example-table.js';
 
 let store: ZoneStore;
 let table: ZoneTable;
@@ -24,10 +24,7 @@ const make = (nsid?: string) =>
   );
 
 before(() => {
-  store = new ZoneStore(':memory:');
-  store.replaceZone('example.test', exampleZone(), { serial: 1, primary: 'test', now: 0 });
-  table = new ZoneTable();
-  table.add('example.test', textToName('example.test'), store, { state: 'ok' });
+  ({ store, table } = exampleTable());
 });
 after(() => store.close());
 
